@@ -1,0 +1,168 @@
+"""Tier storage: one Parquet file per tier, partition and kind under a data root.
+
+Layout (hive style, so DuckDB and Polars read it with partition columns)::
+
+    {root}/tiers/{tier}/domain={d}/batch={b}/part.parquet      kept records
+    {root}/rejected/{tier}/domain={d}/batch={b}/part.parquet   rejected, with stage + reason
+    {root}/catalog.duckdb                                      one view per tier and rejected set
+
+Writes go to a temporary file in the same directory and are renamed into place,
+so a crashed run leaves the last good partition and a re-run is idempotent.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tier_assets.curation.schema import RECORD_SCHEMA, REJECTED_SCHEMA, TIERS, to_table
+
+KINDS = ("tiers", "rejected")
+
+
+def default_data_root() -> Path:
+    return Path(os.environ.get("TIER_ASSETS_DATA_ROOT", "data")).resolve()
+
+
+@dataclass(frozen=True)
+class PartitionRef:
+    tier: str
+    domain: str
+    batch: str
+
+    def __str__(self) -> str:
+        return f"{self.tier}/{self.domain}/{self.batch}"
+
+
+class AtomicParquetWriter:
+    """Streams record chunks into a temp Parquet file; ``commit`` renames it into place.
+
+    Memory stays bounded by the chunk size, not the partition size.
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema, chunk_rows: int = 2000):
+        self.path = path
+        self.schema = schema
+        self.chunk_rows = chunk_rows
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        self._writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
+        self._buffer: list[dict[str, Any]] = []
+        self.rows = 0
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._buffer.append(row)
+        if len(self._buffer) >= self.chunk_rows:
+            self.flush()
+
+    def write_table(self, table: pa.Table) -> None:
+        self.flush()
+        self._writer.write_table(table.select(self.schema.names).cast(self.schema))
+        self.rows += table.num_rows
+
+    def flush(self) -> None:
+        if self._buffer:
+            table = to_table(self._buffer, rejected=self.schema is REJECTED_SCHEMA)
+            self._writer.write_table(table)
+            self.rows += table.num_rows
+            self._buffer = []
+
+    def commit(self) -> None:
+        self.flush()
+        self._writer.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        try:
+            self._writer.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
+class TierStore:
+    """Paths, atomic writes and reads of tier partitions under one data root."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root).resolve() if root else default_data_root()
+
+    # paths
+    def partition_path(self, ref: PartitionRef, kind: str = "tiers") -> Path:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        return self.root / kind / ref.tier / f"domain={ref.domain}" / f"batch={ref.batch}" / "part.parquet"
+
+    def glob(self, tier: str, kind: str = "tiers") -> str:
+        return str(self.root / kind / tier / "domain=*" / "batch=*" / "part.parquet")
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "catalog.duckdb"
+
+    # writes
+    def writer(self, ref: PartitionRef, kind: str = "tiers", chunk_rows: int = 2000) -> AtomicParquetWriter:
+        schema = RECORD_SCHEMA if kind == "tiers" else REJECTED_SCHEMA
+        return AtomicParquetWriter(self.partition_path(ref, kind), schema, chunk_rows)
+
+    def write(self, ref: PartitionRef, rows: Iterable[dict[str, Any]], kind: str = "tiers") -> int:
+        w = self.writer(ref, kind)
+        try:
+            for row in rows:
+                w.write(row)
+            w.commit()
+        except BaseException:
+            w.abort()
+            raise
+        return w.rows
+
+    def write_table(self, ref: PartitionRef, table: pa.Table, kind: str = "tiers") -> int:
+        w = self.writer(ref, kind)
+        try:
+            w.write_table(table)
+            w.commit()
+        except BaseException:
+            w.abort()
+            raise
+        return w.rows
+
+    # reads
+    def exists(self, ref: PartitionRef, kind: str = "tiers") -> bool:
+        return self.partition_path(ref, kind).exists()
+
+    def read(self, ref: PartitionRef, kind: str = "tiers", columns: list[str] | None = None) -> pa.Table:
+        """The partition's table; an empty table of the schema when it was never written."""
+        path = self.partition_path(ref, kind)
+        if not path.exists():
+            schema = RECORD_SCHEMA if kind == "tiers" else REJECTED_SCHEMA
+            table = schema.empty_table()
+            return table.select(columns) if columns else table
+        return pq.read_table(path, columns=columns)
+
+    def iter_batches(self, ref: PartitionRef, kind: str = "tiers", batch_rows: int = 2000) -> Iterator[pa.RecordBatch]:
+        path = self.partition_path(ref, kind)
+        if not path.exists():
+            return
+        yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+
+    def count(self, ref: PartitionRef, kind: str = "tiers") -> int:
+        path = self.partition_path(ref, kind)
+        return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
+
+    def partitions(self, tier: str, kind: str = "tiers") -> list[PartitionRef]:
+        """Every written partition of ``tier``, sorted by (domain, batch)."""
+        base = self.root / kind / tier
+        refs = []
+        for path in sorted(base.glob("domain=*/batch=*/part.parquet")):
+            domain = path.parent.parent.name.split("=", 1)[1]
+            batch = path.parent.name.split("=", 1)[1]
+            refs.append(PartitionRef(tier, domain, batch))
+        return refs
+
+    def tiers_present(self) -> list[str]:
+        return [t for t in TIERS if self.partitions(t)]
