@@ -1,0 +1,1 @@
+"""L1 filtered tier: mappers, rule filters, language id, PII, decontamination, dedup."""

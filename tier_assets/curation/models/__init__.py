@@ -1,0 +1,1 @@
+"""Model interfaces: embedder (sentence-transformers), vector search (FAISS), LLM backends."""
