@@ -1,0 +1,45 @@
+"""Sensors: the inbox sensor turns dropped files into batches and requests their L0."""
+
+
+from dagster import (
+    AddDynamicPartitionsRequest,
+    AssetKey,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from tier_assets.curation.sources import land_inbox, list_batches, new_batch_key, read_manifest
+from tier_assets.defs.partitions import BATCH_PARTITIONS_NAME, partition_key
+from tier_assets.defs.resources import TierStoreResource
+
+
+@sensor(
+    name="inbox_sensor",
+    asset_selection=[AssetKey("l0_raw")],
+    minimum_interval_seconds=15,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="New files in {data_root}/inbox/<domain>/ become a batch; requests L0 for each domain in it.",
+)
+def inbox_sensor(context: SensorEvaluationContext, tier_store: TierStoreResource) -> SensorResult | SkipReason:
+    root = tier_store.root
+    landed = land_inbox(root, tier_store.inbox, new_batch_key())
+    known = set(context.instance.get_dynamic_partitions(BATCH_PARTITIONS_NAME))
+    # Manifests without a partition: just landed, or landed by a tick that died before returning.
+    pending = [b for b in list_batches(root) if b not in known]
+    if not pending:
+        return SkipReason("no new files in the inbox")
+    requests = []
+    for batch in pending:
+        for domain in read_manifest(root, batch).domains:
+            requests.append(RunRequest(run_key=f"l0:{batch}:{domain}", partition_key=partition_key(domain, batch),
+                                       tags={"tier_assets/batch": batch, "tier_assets/domain": domain}))
+    if landed:
+        context.log.info(f"landed {len(landed.entries)} files as batch {landed.batch}")
+    return SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[AddDynamicPartitionsRequest(BATCH_PARTITIONS_NAME, pending)],
+    )
