@@ -14,6 +14,7 @@ import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import trafilatura
 from charset_normalizer import from_bytes
@@ -38,7 +39,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         ("gb18030",),
     ),
     **dict.fromkeys(
-        ("shift-jis", "shift-jis", "sjis", "x-sjis", "s-jis", "ms-kanji", "csshiftjis", "windows-31j",
+        ("shift-jis", "sjis", "x-sjis", "s-jis", "ms-kanji", "csshiftjis", "windows-31j",
          "cp932", "ms932"),
         ("cp932", "shift_jis_2004"),
     ),
@@ -164,22 +165,35 @@ def extract_main_text(html: str, url: str | None) -> tuple[str | None, str]:
     return title, text
 
 
-def html_document(
-    body: bytes, declared_charset: str | None, url: str | None, index: int, config: ReaderConfig
-) -> tuple[str | None, str, str] | Quarantined:
-    """Decode and extract one page: ``(title, text, encoding)`` or the reason it cannot be a document."""
+class Page(NamedTuple):
+    """A decoded page's extraction result."""
+
+    title: str | None
+    text: str
+    encoding: str
+
+
+class Rejection(NamedTuple):
+    """Why a page cannot be a document; the caller adds its own provenance to the Quarantined."""
+
+    reason: str
+    detail: str
+    preview: str
+
+
+def html_page(body: bytes, declared_charset: str | None, url: str | None, config: ReaderConfig) -> Page | Rejection:
+    """Decode and extract one page, or say why it cannot become a document."""
     try:
         html, encoding = decode_html_bytes(body, declared_charset)
     except EncodingError as exc:
-        return Quarantined(index, "invalid_encoding", str(exc), preview(body), url=url)
+        return Rejection("invalid_encoding", str(exc), preview(body))
     try:
         title, text = extract_main_text(html, url)
-    except Exception as exc:  # noqa: BLE001 - one odd page must not abort a whole archive
-        return Quarantined(index, "extraction_error", f"{type(exc).__name__}: {exc}", preview(html), url=url)
+    except Exception as exc:  # one odd page must not abort a whole archive: it is quarantined instead
+        return Rejection("extraction_error", f"{type(exc).__name__}: {exc}", preview(html))
     if len(text.strip()) < config.min_html_chars:
-        return Quarantined(index, "empty_extraction", f"main text under {config.min_html_chars} chars",
-                           preview(html), url=url)
-    return title, text, encoding
+        return Rejection("empty_extraction", f"main text under {config.min_html_chars} chars", preview(html))
+    return Page(title, text, encoding)
 
 
 def read_html(path: Path, config: ReaderConfig) -> Iterator[ReadItem]:
@@ -193,10 +207,9 @@ def read_html(path: Path, config: ReaderConfig) -> Iterator[ReadItem]:
     if len(body) > config.max_record_bytes:
         yield Quarantined(0, "over_size_cap", f"page is over {config.max_record_bytes} bytes", preview(body), 0)
         return
-    result = html_document(body, None, None, 0, config)
-    if isinstance(result, Quarantined):
-        result.byte_offset = 0
-        yield result
-        return
-    title, text, encoding = result
-    yield Extracted(text=text, record_index=0, byte_offset=0, title=title, meta={"encoding": encoding})
+    page = html_page(body, None, None, config)
+    if isinstance(page, Rejection):
+        yield Quarantined(0, page.reason, page.detail, page.preview, 0)
+    else:
+        yield Extracted(text=page.text, record_index=0, byte_offset=0, title=page.title,
+                        meta={"encoding": page.encoding})

