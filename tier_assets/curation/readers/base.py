@@ -28,7 +28,7 @@ class ReaderConfig:
 
     max_record_bytes: int = 10_000_000  # records over this are quarantined as over_size_cap
     max_code_file_bytes: int = 1_000_000
-    min_html_chars: int = 1  # extracted main text shorter than this is quarantined as empty_text
+    min_html_chars: int = 1  # extracted main text shorter than this is quarantined as empty_extraction
 
 
 @dataclass(slots=True)

@@ -37,7 +37,8 @@ def open_maybe_gzip(path: Path) -> IO[bytes]:
     magic = fh.read(2)
     fh.seek(0)
     if magic == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
+        fh.close()
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     return fh
 
 
@@ -55,7 +56,7 @@ def _warc_record_id(meta: dict[str, Any]) -> str | None:
     return value if value and value.startswith("<urn:") else None
 
 
-def parse_json_record(obj: dict[str, Any], index: int, offset: int) -> ReadItem:
+def parse_json_record(obj: dict[str, Any], index: int, offset: int | None) -> ReadItem:
     text = obj.get("text", obj.get("content"))
     if not isinstance(text, str):
         return Quarantined(index, "missing_text", "no string 'text' field", preview(json.dumps(obj)[:2000]), offset)

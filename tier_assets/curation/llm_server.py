@@ -1,0 +1,212 @@
+"""A small OpenAI-compatible HTTP server over a local ``TransformersLLM``.
+
+Why ship one: the OpenAI backend must be testable against a real endpoint
+without network access, and a team without vLLM can still share one local
+model between processes. It serves ``GET /v1/models``, ``POST /v1/chat/completions``
+(with ``logprobs`` / ``top_logprobs`` from the model's raw logits) and
+``POST /v1/completions`` (with ``echo`` + ``logprobs`` for perplexity).
+Requests are handled on threads; forward passes are serialized by the model's lock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from tier_assets.curation.models.llm import TransformersLLM, load_llm
+
+MAX_TOP_LOGPROBS = 20
+
+
+class BadRequest(ValueError):
+    """A request the server refuses with HTTP 400 (message goes back to the client)."""
+
+
+def _top_entries(top: list[tuple[str, float]]) -> list[dict[str, Any]]:
+    return [{"token": t, "logprob": v, "bytes": list(t.encode("utf-8"))} for t, v in top]
+
+
+def check_length(llm: TransformersLLM, ids: list[int]) -> None:
+    """Refuse prompts past the context budget, as vLLM does, rather than cut them silently."""
+    if len(ids) > llm.max_input_tokens:
+        raise BadRequest(f"prompt has {len(ids)} tokens; this server accepts at most {llm.max_input_tokens}")
+
+
+def chat_completion(llm: TransformersLLM, body: dict[str, Any]) -> dict[str, Any]:
+    """The ``/v1/chat/completions`` response for ``body`` (one choice)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("messages must be a non-empty list")
+    max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 256)
+    top_n = int(body.get("top_logprobs") or 0) if body.get("logprobs") else 0
+    if not 0 <= top_n <= MAX_TOP_LOGPROBS:
+        raise BadRequest(f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}")
+    ids = llm.tokenizer(llm.chat_text(messages), add_special_tokens=False)["input_ids"]
+    check_length(llm, ids)
+    gens, details = llm.generate_ids([ids], max_tokens, float(body.get("temperature") or 0.0),
+                                     top_logprobs=max(top_n, 1) if body.get("logprobs") else 0)
+    gen = gens[0]
+    choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": gen.text},
+                              "finish_reason": gen.finish_reason, "logprobs": None}
+    if body.get("logprobs"):
+        choice["logprobs"] = {"content": [
+            {"token": s["token"], "logprob": s["logprob"], "bytes": list(s["token"].encode("utf-8")),
+             "top_logprobs": _top_entries(s["top"][:top_n])} for s in details[0]]}
+    return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+            "model": llm.model_id, "choices": [choice],
+            "usage": {"prompt_tokens": gen.tokens_in, "completion_tokens": gen.tokens_out,
+                      "total_tokens": gen.tokens_in + gen.tokens_out}}
+
+
+def completion(llm: TransformersLLM, body: dict[str, Any]) -> dict[str, Any]:
+    """The ``/v1/completions`` response: raw-text continuation, optional echo of prompt log-probs."""
+    prompts = body.get("prompt")
+    prompts = [prompts] if isinstance(prompts, str) else prompts
+    if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
+        raise BadRequest("prompt must be a string or a list of strings")
+    max_tokens = int(body.get("max_tokens", 16))
+    n_logprobs = body.get("logprobs")
+    echo = bool(body.get("echo"))
+    choices, used_in, used_out = [], 0, 0
+    for index, prompt in enumerate(prompts):
+        enc = llm.tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)
+        ids = enc["input_ids"]
+        check_length(llm, ids)
+        gen = None
+        if max_tokens > 0:
+            gen = llm.generate_ids([ids], max_tokens, float(body.get("temperature") or 0.0),
+                                   top_logprobs=int(n_logprobs or 0))
+        text = (prompt if echo else "") + (gen[0][0].text if gen else "")
+        logprobs = None
+        if n_logprobs is not None:
+            tokens: list[str] = []
+            values: list[float | None] = []
+            tops: list[dict[str, float] | None] = []
+            offsets: list[int] = []
+            if echo:
+                toks, lps = llm.token_logprobs([prompt], len(ids))[0]
+                tokens, values, tops = list(toks), list(lps), [None] * len(toks)
+                offsets = [start for start, _ in enc["offset_mapping"]]
+            pos = len(prompt) if echo else 0
+            for step in gen[1][0] if gen else []:
+                tokens.append(step["token"])
+                values.append(step["logprob"])
+                tops.append(dict(step["top"][: int(n_logprobs)]))
+                offsets.append(pos)
+                pos += len(step["token"])
+            logprobs = {"tokens": tokens, "token_logprobs": values, "top_logprobs": tops, "text_offset": offsets}
+        choices.append({"index": index, "text": text, "logprobs": logprobs,
+                        "finish_reason": gen[0][0].finish_reason if gen else "length"})
+        used_in += len(ids)
+        used_out += gen[0][0].tokens_out if gen else 0
+    return {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
+            "model": llm.model_id, "choices": choices,
+            "usage": {"prompt_tokens": used_in, "completion_tokens": used_out, "total_tokens": used_in + used_out}}
+
+
+def make_handler(llm: TransformersLLM) -> type[BaseHTTPRequestHandler]:
+    """A request handler class bound to ``llm``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and CLIs own stdout
+            return
+
+        def _send(self, status: int, payload: dict[str, Any]) -> None:
+            data = json.dumps(payload).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _error(self, status: int, message: str) -> None:
+            self._send(status, {"error": {"message": message, "type": "invalid_request_error"
+                                          if status < 500 else "server_error"}})
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/") == "/v1/models":
+                self._send(200, {"object": "list", "data": [
+                    {"id": llm.model_id, "object": "model", "owned_by": "tier_assets"}]})
+            else:
+                self._error(404, f"no route {self.path}")
+
+        def do_POST(self) -> None:
+            routes = {"/v1/chat/completions": chat_completion, "/v1/completions": completion}
+            route = routes.get(self.path.rstrip("/"))
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if route is None:
+                self._error(404, f"no route {self.path}")
+                return
+            try:
+                body = json.loads(raw or b"{}")
+                self._send(200, route(llm, body))
+            except (BadRequest, json.JSONDecodeError, TypeError, ValueError) as err:
+                self._error(400, str(err))
+            except Exception as err:  # the server stays up; the client sees a retryable 500
+                self._error(500, f"{type(err).__name__}: {err}")
+
+    return Handler
+
+
+def build_server(host: str = "127.0.0.1", port: int = 8000, model: str | None = None,
+                 llm: TransformersLLM | None = None) -> ThreadingHTTPServer:
+    """A bound (not yet serving) server; ``port=0`` picks a free port."""
+    llm = llm or load_llm({"backend": "transformers", "model": model})
+    if not isinstance(llm, TransformersLLM):
+        raise TypeError("the server serves a local TransformersLLM")
+    server = ThreadingHTTPServer((host, port), make_handler(llm))
+    server.daemon_threads = True
+    return server
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, model: str | None = None) -> None:
+    """Serve ``model`` (default: the embedded SmolLM2) until interrupted."""
+    server = build_server(host, port, model)
+    print(f"serving an OpenAI-compatible API on http://{host}:{server.server_address[1]}/v1", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@dataclass
+class RunningServer:
+    """A server running on a background thread; ``close`` stops it."""
+
+    server: ThreadingHTTPServer
+    thread: threading.Thread
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_server_in_thread(llm: TransformersLLM | None = None, host: str = "127.0.0.1", port: int = 0,
+                         model: str | None = None) -> RunningServer:
+    """Start a server on a daemon thread (tests: port 0 = a random free port)."""
+    server = build_server(host, port, model, llm)
+    thread = threading.Thread(target=server.serve_forever, name="llm-server", daemon=True)
+    thread.start()
+    return RunningServer(server, thread)
