@@ -1,11 +1,10 @@
 """L1 language id, PII redaction and decontamination: docs/s per stage and domain, index build cost.
 
-Documents are real paragraphs recombined across real documents of each domain
-(en: Common Crawl / C4 / the Pile; zh: Chinese news and forum pages; math: arXiv
-LaTeX and Stack Exchange; code: Python standard-library files, whole), so no two
-are copies. 1% of the en and math documents get a real GSM8K question pasted in,
-so the decontaminator's hit path is exercised too. Each stage runs on its own
-copy of the corpus.
+en / zh / math documents are real paragraphs recombined across real documents
+(``corpus.build_corpus``); code documents are whole Python standard-library
+files. 1% of the en and math documents get a real GSM8K question pasted in, so
+the decontaminator's hit path is exercised too. Each stage runs on its own copy
+of the corpus.
 
     python bench/l1_langid_pii_decontam.py [--docs-per-domain 4000] [--seed 0]
 """
@@ -14,16 +13,15 @@ from __future__ import annotations
 
 import argparse
 import copy
-import gzip
 import json
 import random
-import re
 import sysconfig
 from pathlib import Path
 from typing import Any
 
 import psutil
-from _util import SHARED, peak_rss_mb, save, table, timed
+from _util import peak_rss_mb, save, table, timed
+from corpus import build_corpus
 
 from tier_assets.curation.l1.decontam import (
     DEFAULT_BENCHMARKS_DIR,
@@ -35,68 +33,28 @@ from tier_assets.curation.l1.langid import LanguageIdentifier, load_identifier
 from tier_assets.curation.l1.pii import PIIRedactor
 from tier_assets.curation.schema import empty_record, stable_id
 
-_SOURCES = {
-    "en": [
-        "web/cc-main-2019-30-dolma.jsonl.gz",
-        "web/ccnet-en-head-0091.jsonl.gz",
-        "web/ccnet-en-head-0174.jsonl.gz",
-        "web/redpajama-c4-sample.jsonl",
-        "web/redpajama-cc-2023-06-sample.jsonl",
-        "web/pile-nih-sample.jsonl",
-        "web/pile-uspto-sample.jsonl",
-    ],
-    "math": [
-        "math/arxiv-latex-sample.jsonl",
-        "math/stackexchange-sample-a.jsonl",
-        "math/stackexchange-sample-b.jsonl",
-    ],
-}
 
-
-def _jsonl_texts(rel: str) -> list[str]:
-    path = SHARED / rel
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        return [json.loads(line)["text"] for line in fh]
-
-
-def _paragraphs(texts: list[str]) -> list[str]:
-    return [p for t in texts for p in re.split(r"\n\s*\n", t) if len(p.strip()) >= 40]
-
-
-def _pools() -> dict[str, list[str]]:
-    pools = {domain: _paragraphs([t for rel in rels for t in _jsonl_texts(rel)]) for domain, rels in _SOURCES.items()}
-    zh_texts = []
-    for kind in ("article", "forum"):
-        folder = SHARED / "html/magic-html-zh" / kind
-        base = json.loads((folder / "base.json").read_text(encoding="utf-8"))
-        # base.json also lists English pages whose HTML is not shipped: keep the Chinese ones.
-        zh_texts += [v["content"] for k, v in base.items() if (folder / "htmls" / f"{k}.html").exists()]
-    pools["zh"] = _paragraphs(zh_texts) + [line for t in zh_texts for line in t.splitlines() if len(line) >= 40]
-    return pools
-
-
-def build_corpus(per_domain: int, seed: int) -> list[dict[str, Any]]:
-    """Recombined real paragraphs (3..12 per document) for en/zh/math; whole stdlib files for code."""
+def make_docs(per_domain: int, seed: int) -> list[dict[str, Any]]:
+    """Records for en / zh / math (recombined real paragraphs) and code (whole stdlib files)."""
     rng = random.Random(seed)
-    pools = _pools()
     gsm8k = [json.loads(line)["question"] for line in (DEFAULT_BENCHMARKS_DIR / "gsm8k-test.jsonl").open()]
     docs = []
     for domain in ("en", "zh", "math"):
-        for i in range(per_domain):
-            parts = rng.sample(pools[domain], rng.randint(3, 12))
-            if domain in ("en", "math") and i % 100 == 0:
-                parts.insert(rng.randrange(len(parts) + 1), rng.choice(gsm8k))
-            text = "\n\n".join(parts)
-            docs.append(empty_record(doc_id=stable_id(domain, i), domain=domain, tier="L1", batch="bench", text=text))
+        for i, src in enumerate(build_corpus(per_domain, seed, domain)):
+            text = src["text"]
+            if domain != "zh" and i % 100 == 0:
+                paragraphs = text.split("\n\n")
+                paragraphs.insert(rng.randrange(len(paragraphs) + 1), rng.choice(gsm8k))
+                text = "\n\n".join(paragraphs)
+            docs.append(empty_record(doc_id=src["id"], domain=domain, tier="L1", batch="bench", text=text))
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     files = sorted(p for p in stdlib.rglob("*.py") if "test" not in p.parts and p.stat().st_size < 200_000)
-    for i, path in enumerate(rng.sample(files, min(per_domain, len(files)))):
+    for path in rng.sample(files, min(per_domain, len(files))):
         text = path.read_text(encoding="utf-8", errors="replace")
         docs.append(
             empty_record(
-                doc_id=stable_id("code", i), domain="code", tier="L1", batch="bench", text=text,
-                meta={"language": "python"},
+                doc_id=stable_id("code", path.relative_to(stdlib)), domain="code", tier="L1", batch="bench",
+                text=text, meta={"language": "python"},
             )
         )
     return docs
@@ -123,7 +81,7 @@ def main() -> None:
     }
     _, model_load_s = timed(load_identifier)
 
-    docs = build_corpus(args.docs_per_domain, args.seed)
+    docs = make_docs(args.docs_per_domain, args.seed)
     stages = {"langid": LanguageIdentifier(), "pii": PIIRedactor(), "decontam": Decontaminator(index=index)}
     rows = []
     for name, step in stages.items():

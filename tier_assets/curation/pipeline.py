@@ -9,7 +9,8 @@ pipeline accounts for every input document: kept + rejected = input.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,13 +89,19 @@ class Pipeline:
     steps: Sequence[Step]
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def run(self, docs: Iterable[Doc]) -> StepResult:
+    def run(self, docs: Iterable[Doc], progress: Callable[[str], None] | None = None) -> StepResult:
+        """Run every step; ``progress`` gets one line per step with counts and docs/s."""
         kept = list(docs)
         rejected: list[Doc] = []
         for step in self.steps:
             n_in = len(kept)
+            start = time.perf_counter()
             result = step.process(kept)
+            seconds = time.perf_counter() - start
             kept = result.kept
             rejected.extend(result.rejected)
             self.counts[step.name] = {"in": n_in, "kept": len(kept), "rejected": len(result.rejected)}
+            if progress:
+                progress(f"{step.name}: {n_in} in, {len(kept)} kept, {len(result.rejected)} rejected "
+                         f"({n_in / max(seconds, 1e-9):,.0f} docs/s)")
         return StepResult(kept, rejected)

@@ -32,9 +32,10 @@ from tier_assets.curation.pipeline import Doc, Filter
 DEFAULT_BENCHMARKS_DIR = Path(__file__).resolve().parents[2] / "benchmarks_data"
 
 _TOKEN = re.compile(r"\w+")
-_GSM8K_CALC = re.compile(r"<<[^<>]*>>")  # calculator annotations: absent from copies found in the wild
+_GSM8K_CALC = re.compile(r"<<[^<>]*>>")  # calculator annotations; copies on the web usually drop them
 _P = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier for the rolling hash (mod 2**64)
 _RULES = 1  # bump when what gets indexed changes: it is part of BenchmarkIndex.version
+_MIN_CONTENT = 4  # content tokens an indexed n-gram needs, so that it is specific to its item
 _BITMAP_BITS = 26  # 8 MiB prefilter: ~1.3% of its bits are set by the ~0.9M default n-grams
 _BITMAP_SHIFT = np.uint64(64 - _BITMAP_BITS)
 
@@ -64,11 +65,18 @@ def window_hashes(token_hashes: np.ndarray, k: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BenchmarkItem:
-    """One benchmark item; ``segments`` are its fields in reading order, the question / prompt first."""
+    """One benchmark item; ``segments`` are its fields in reading order, the question / prompt first.
+
+    ``context`` is text that follows the item (HumanEval's canonical solution): its
+    first tokens complete n-grams that start in the segments but start none of
+    their own, because solution code is idiomatic ("for i in range(len(l)): for j
+    in range(i + 1, len(l))") and its own 13-grams occur in ordinary code.
+    """
 
     benchmark: str
     item_id: str
     segments: tuple[str, ...]
+    context: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,10 +94,11 @@ class BenchmarkIndex:
 
     Every n-gram of an item's token stream (fields concatenated) is indexed. A
     question (first field) or whole item shorter than ``n`` tokens is indexed
-    whole as one shorter n-gram, so short questions still match, but only when
-    it has at least ``min_tokens`` tokens of which at least 4 are content words:
-    "Which of the following statements is not true" or a row of True/False
-    choices would otherwise reject ordinary quiz pages and code.
+    whole as one shorter n-gram, so short questions still match when it has at
+    least ``min_tokens`` tokens. Any indexed n-gram needs 4 content tokens (not
+    function words, digits or single characters): "Which of the following
+    statements is not true" or HumanEval's "0, 1, 2, ..., 9, A, B, C" would
+    otherwise reject ordinary quiz pages and code.
     """
 
     def __init__(self, items: Iterable[BenchmarkItem], n: int = 13, min_tokens: int = 8):
@@ -108,9 +117,12 @@ class BenchmarkIndex:
             item_digests.append(_item_digest(item))
             per_segment = [tokenize(s) for s in item.segments]
             stream = [t for tokens in per_segment for t in tokens]
-            grams = [window_hashes(_token_hashes(stream), n)] if len(stream) >= n else []
+            full = stream + tokenize(item.context)[: n - 1]
+            grams = [window_hashes(_token_hashes(full), n)[_content_counts(full, n) >= _MIN_CONTENT]]
             short = {
-                tuple(t) for t in (per_segment[0], stream) if min_tokens <= len(t) < n and _informative(t)
+                tuple(t)
+                for t in (per_segment[0], stream)
+                if min_tokens <= len(t) < n and _content_counts(t, len(t))[0] >= _MIN_CONTENT
             }
             for tokens in short:
                 grams.append(window_hashes(_token_hashes(list(tokens)), len(tokens)))
@@ -173,7 +185,7 @@ class BenchmarkIndex:
         return Contamination(benchmark, item_id, " ".join(tokens[pos : pos + k]))
 
 
-# Function words and quiz boilerplate: they make a short sequence common, not specific.
+# Function words and quiz boilerplate: n-grams made of them are common, not specific to an item.
 # fmt: off
 _FUNCTION_WORDS = frozenset({
     "a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "from", "with", "about", "as", "into",
@@ -187,13 +199,20 @@ _FUNCTION_WORDS = frozenset({
 # fmt: on
 
 
-def _informative(tokens: Iterable[str]) -> bool:
-    return len(set(tokens) - _FUNCTION_WORDS) >= 4
+def _content_counts(tokens: list[str] | tuple[str, ...], k: int) -> np.ndarray:
+    """Content tokens (not function words, digits or single characters) in every k-token window."""
+    flags = np.fromiter(
+        (len(t) > 1 and not t.isdigit() and t not in _FUNCTION_WORDS for t in tokens),
+        dtype=np.int32,
+        count=len(tokens),
+    )
+    cumulative = np.concatenate(([0], np.cumsum(flags)))
+    return cumulative[k:] - cumulative[: max(len(tokens) - k + 1, 0)]
 
 
 def _item_digest(item: BenchmarkItem) -> bytes:
     h = hashlib.blake2b(digest_size=16)
-    for part in (item.benchmark, item.item_id, *item.segments):
+    for part in (item.benchmark, item.item_id, *item.segments, item.context):
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\x1f")
     return h.digest()
@@ -217,7 +236,7 @@ def _read_jsonl(path: Path) -> Iterator[BenchmarkItem]:
                 yield BenchmarkItem("gsm8k", f"{split}/{i}", (rec["question"], answer))
             elif "prompt" in rec and "canonical_solution" in rec:
                 item_id = str(rec.get("task_id", i))
-                yield BenchmarkItem("humaneval", item_id, (rec["prompt"] + rec["canonical_solution"],))
+                yield BenchmarkItem("humaneval", item_id, (rec["prompt"],), rec["canonical_solution"])
             else:
                 raise ValueError(f"{path}:{i + 1}: unknown benchmark record keys {sorted(rec)}")
 

@@ -37,14 +37,15 @@ class LangIdConfig:
 
     ``expected`` maps a domain to the accepted py3langid labels, or to None for
     domains that are not natural language (code: ``lang`` is then the
-    programming language from ``meta["language"]``). A document whose top label
+    programming language from ``meta["language"]``); the domains given override
+    the defaults, the others keep them. A document whose top label
     is accepted is kept whatever its score; otherwise it is rejected as
     ``language_mismatch`` when the identifier is confident (score >=
     ``min_confidence``) and as ``language_low_confidence`` when it is not, so the
     two cases can be told apart (and recovered) in the rejected set.
     """
 
-    expected: Mapping[str, Iterable[str] | None] = field(default_factory=_default_expected)
+    expected: Mapping[str, Iterable[str] | None] = field(default_factory=dict)
     min_confidence: float = 0.5
     prefix_chars: int = 2000  # identify on this many whitespace-normalized chars
     min_letters: int = 10  # fewer letters than this in the prefix: lang = "zxx"
@@ -58,7 +59,7 @@ class LangIdConfig:
         if self.min_letters < 0:
             raise ValueError(f"min_letters must be >= 0, got {self.min_letters}")
         expected: dict[str, tuple[str, ...] | None] = {}
-        for domain, labels in self.expected.items():
+        for domain, labels in {**_default_expected(), **self.expected}.items():
             if labels is None:
                 expected[domain] = None
                 continue

@@ -1,10 +1,11 @@
 """PII redaction: e-mail addresses, IP addresses and phone numbers become placeholders.
 
-Regexes find candidates; each candidate is then validated (``ipaddress`` for IPs,
-digit counts and context for phones), because on math, code and reference text
-the cost of a false positive (a year, an ISBN, a version number, a long
-integer turned into ``<PHONE_NUMBER>``) is corrupted training text. All patterns
-are ASCII-bounded (``re.ASCII``) so that PII glued to CJK text is still found.
+Regexes find candidates; each candidate is then validated (``ipaddress`` plus the
+words before it for IPs, E.164 digit counts for phones), because on math, code
+and reference text the cost of a false positive (a year, an ISBN, a version
+number, a long integer turned into ``<PHONE_NUMBER>``) is corrupted training
+text. All patterns are ASCII-bounded (``re.ASCII``) so that PII glued to CJK
+text is still found.
 """
 
 from __future__ import annotations

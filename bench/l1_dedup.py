@@ -1,0 +1,362 @@
+"""L1 dedup benchmark: MinHash throughput, LSH scaling, near-duplicate precision/recall, semantic speed, memory.
+
+Single-threaded on purpose (figures are per core). Writes bench/out/l1_dedup.json.
+
+    .venv/bin/python bench/l1_dedup.py [--docs 100000] [--semantic-docs 300] [--no-sweep]
+
+Near-duplicate quality is measured on real documents (shared/data web text) with
+realistic edits: boilerplate lines added, a paragraph moved, typos in about 1% of
+words, truncation keeping 80-95% of the text; one to three edits per copy. The
+negatives are the other real documents plus hard distractors: documents sharing a
+run of 30-50% of a real document's paragraphs (quoted or syndicated text) and
+documents sharing only boilerplate lines. Originals are in batch ``a``; copies and
+distractors in batch ``b`` (so the cross-batch path is what is measured).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import resource  # noqa: E402
+import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import faiss  # noqa: E402
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+from corpus import build_corpus, load_sources  # noqa: E402
+
+from tier_assets.curation.l1 import dedup as dd  # noqa: E402
+from tier_assets.curation.models import vectors  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out" / "l1_dedup.json"
+EDITS = ("boilerplate", "reorder", "typos", "truncate")
+
+
+# ---------------------------------------------------------------- edits
+
+
+def _typo(rng: random.Random, word: str) -> str:
+    if len(word) < 2:
+        return word + word
+    i = rng.randrange(len(word) - 1)
+    op = rng.choice(("swap", "drop", "double", "replace"))
+    if op == "swap":
+        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+    if op == "drop":
+        return word[:i] + word[i + 1:]
+    if op == "double":
+        return word[:i] + word[i] + word[i:]
+    return word[:i] + rng.choice("etaoinshrdlu") + word[i + 1:]
+
+
+def near_duplicate(rng: random.Random, text: str, boilerplate: list[str]) -> tuple[str, list[str]]:
+    """A realistic edited copy of ``text`` (1-3 edits) and the names of the edits applied."""
+    kinds = sorted(rng.sample(EDITS, rng.choice((1, 1, 2, 2, 3))), key=EDITS.index)
+    paragraphs = text.split("\n")
+    if "truncate" in kinds:
+        keep = int(len(text) * rng.uniform(0.80, 0.95))
+        cut = text.find(" ", keep)
+        paragraphs = (text if cut < 0 else text[:cut]).split("\n")
+    if "reorder" in kinds and len(paragraphs) >= 3:
+        moved = paragraphs.pop(rng.randrange(len(paragraphs)))
+        paragraphs.insert(rng.randrange(len(paragraphs) + 1), moved)
+    if "typos" in kinds:
+        out = []
+        for para in paragraphs:
+            words = para.split(" ")
+            out.append(" ".join(_typo(rng, w) if w and rng.random() < 0.01 else w for w in words))
+        paragraphs = out
+    if "boilerplate" in kinds:
+        budget = 0.15 * len(text)
+        head, tail = [], []
+        for line in rng.sample(boilerplate, 6):
+            if budget < len(line):
+                break
+            budget -= len(line)
+            (head if rng.random() < 0.5 else tail).append(line)
+        paragraphs = head + paragraphs + tail
+    return "\n".join(paragraphs), kinds
+
+
+def partial_overlap(rng: random.Random, base: str, others: list[list[str]]) -> str:
+    """A different document that quotes 25-50% of ``base``'s text (cut at spaces) amid other text."""
+    size = int(len(base) * rng.uniform(0.25, 0.5))
+    start = base.find(" ", rng.randrange(max(1, len(base) - size))) + 1
+    shared = base[start:start + size]
+    filler: list[str] = []
+    while sum(map(len, filler)) < len(base) - size:
+        filler.extend(rng.choice(others)[:4])
+    return "\n".join([shared, *filler] if rng.random() < 0.5 else [*filler, shared])
+
+
+def shingle_set(text: str, ngram: int = 5) -> set[tuple[bytes, ...]]:
+    words = dd._words(text)
+    if len(words) < ngram:
+        return {tuple(words)}
+    return set(zip(*(words[i:] for i in range(ngram)), strict=False))
+
+
+def jaccard(a: set, b: set) -> float:
+    return len(a & b) / max(1, len(a | b))
+
+
+# ---------------------------------------------------------------- evaluation set
+
+
+def eval_set(seed: int = 0) -> dict[str, Any]:
+    """Bases (batch a), near-duplicate copies and distractors (batch b), with ground truth."""
+    rng = random.Random(seed)
+    sources = [s for s in load_sources("en") if sum(len(p.split()) for p in s.paragraphs) >= 80]
+    bases: list[list[str]] = []
+    sets: list[set] = []
+    for s in sources:  # drop natural near-duplicates among the real documents
+        sh = shingle_set("\n".join(s.paragraphs))
+        if all(jaccard(sh, o) < 0.5 for o in sets):
+            bases.append(list(s.paragraphs))
+            sets.append(sh)
+    boilerplate = sorted({p for s in load_sources("en") for p in s.paragraphs if 3 <= len(p) <= 60})
+    a_docs = [{"doc_id": f"base{i}", "batch": "a", "text": "\n".join(p)} for i, p in enumerate(bases)]
+    b_docs, truth, kinds, true_j = [], {}, {}, {}
+    for i, paras in enumerate(bases):
+        text, applied = near_duplicate(rng, "\n".join(paras), boilerplate)
+        doc_id = f"dup{i}"
+        b_docs.append({"doc_id": doc_id, "batch": "b", "text": text})
+        truth[doc_id], kinds[doc_id] = f"base{i}", applied
+        true_j[doc_id] = jaccard(sets[i], shingle_set(text))
+        if i % 2 == 0:
+            text = partial_overlap(rng, "\n".join(paras), bases)
+            b_docs.append({"doc_id": f"quote{i}", "batch": "b", "text": text})
+            true_j[f"quote{i}"] = jaccard(sets[i], shingle_set(text))
+        if i % 4 == 1:  # same site template, different content
+            other = bases[(i + 7) % len(bases)]
+            lines = rng.sample(boilerplate, 4)
+            b_docs.append({"doc_id": f"template{i}", "batch": "b",
+                           "text": "\n".join(lines[:2] + other[: max(1, len(other) // 2)] + lines[2:])})
+    rng.shuffle(b_docs)
+    return {"a": a_docs, "b": b_docs, "truth": truth, "kinds": kinds, "true_jaccard": true_j}
+
+
+def score(ev: dict[str, Any], cfg: dd.DedupConfig, sigs_a: pa.Table, sigs_b: pa.Table) -> dict[str, Any]:
+    """Precision / recall of ``dedup`` on the evaluation set (a twin must be the right original)."""
+    res_a = dd.dedup([dict(d) for d in ev["a"]], sigs_a, [], cfg)
+    res_b = dd.dedup([dict(d) for d in ev["b"]], sigs_b, [sigs_a], cfg)
+    truth = ev["truth"]
+    rejected = res_a.rejected + res_b.rejected
+    tp = sum(1 for d in rejected if truth.get(d["doc_id"]) == d["signals"]["dedup"]["dup_twin"])
+    found = {d["doc_id"] for d in rejected if truth.get(d["doc_id"]) == d["signals"]["dedup"]["dup_twin"]}
+    by_kind: dict[str, list[int]] = {}
+    for doc_id, kinds in ev["kinds"].items():
+        for kind in kinds:
+            by_kind.setdefault(kind, []).append(doc_id in found)
+    return {
+        "precision": round(tp / max(1, len(rejected)), 4),
+        "recall": round(tp / max(1, len(truth)), 4),
+        "rejected": len(rejected), "true_positives": tp, "positives": len(truth),
+        "recall_by_edit": {k: round(float(np.mean(v)), 4) for k, v in sorted(by_kind.items())},
+        "false_positive_ids": sorted(d["doc_id"] for d in rejected
+                                     if truth.get(d["doc_id"]) != d["signals"]["dedup"]["dup_twin"])[:10],
+    }
+
+
+def minhash_quality(ev: dict[str, Any], cfg: dd.DedupConfig, sweep: bool) -> dict[str, Any]:
+    mh = replace(cfg, semantic=False)
+    sigs_a = dd.compute_signatures(ev["a"], mh)
+    sigs_b = dd.compute_signatures(ev["b"], mh)
+    out: dict[str, Any] = {"defaults": score(ev, mh, sigs_a, sigs_b)}
+    # estimator check: estimated vs exact Jaccard of every (base, copy / quote) pair
+    sig_a = {r: s for r, s in zip(sigs_a["doc_id"].to_pylist(), sigs_a["minhash"].to_pylist(), strict=True)}
+    sig_b = {r: s for r, s in zip(sigs_b["doc_id"].to_pylist(), sigs_b["minhash"].to_pylist(), strict=True)}
+    errors = []
+    for doc_id, tj in ev["true_jaccard"].items():
+        base = ev["truth"].get(doc_id) or "base" + doc_id.removeprefix("quote")
+        est = float(np.mean(np.array(sig_a[base]) == np.array(sig_b[doc_id])))
+        errors.append(abs(est - tj))
+    out["jaccard_estimate_abs_error"] = {"mean": round(float(np.mean(errors)), 4),
+                                         "p95": round(float(np.percentile(errors, 95)), 4)}
+    if sweep:
+        rows = []
+        for bands, r in ((9, 13), (14, 8), (16, 8), (20, 5), (25, 4), (20, 10)):
+            for threshold in (0.6, 0.65, 0.7, 0.75, 0.8):
+                c = replace(mh, bands=bands, rows=r, jaccard_threshold=threshold)
+                if threshold == 0.6:
+                    sa, sb = dd.compute_signatures(ev["a"], c), dd.compute_signatures(ev["b"], c)
+                s = score(ev, c, sa, sb)
+                rows.append({"bands": bands, "rows": r, "threshold": threshold,
+                             "precision": s["precision"], "recall": s["recall"]})
+        out["sweep"] = rows
+    return out
+
+
+def semantic_quality(ev: dict[str, Any], cfg: dd.DedupConfig, n: int, embedder: Any) -> dict[str, Any]:
+    """Semantic stage alone on a subset: first ``n`` originals, their copies, and the distractors."""
+    keep = {f"base{i}" for i in range(n)}
+    sub = {"a": [d for d in ev["a"] if d["doc_id"] in keep], "kinds": {}, "truth": {}}
+    sub["b"] = [d for d in ev["b"] if int("".join(filter(str.isdigit, d["doc_id"]))) < n]
+    sub["truth"] = {k: v for k, v in ev["truth"].items() if v in keep}
+    sub["kinds"] = {k: v for k, v in ev["kinds"].items() if k in sub["truth"]}
+    sem = replace(cfg, exact=False, minhash=False, semantic=True)
+    sigs_a = dd.compute_signatures(sub["a"], sem, embedder)
+    sigs_b = dd.compute_signatures(sub["b"], sem, embedder)
+    out: dict[str, Any] = {"docs": len(sub["a"]) + len(sub["b"]), "defaults": score(sub, sem, sigs_a, sigs_b)}
+    out["sweep"] = [{"cosine": c, **{k: v for k, v in score(sub, replace(sem, cosine_threshold=c), sigs_a,
+                                                             sigs_b).items() if k in ("precision", "recall")}}
+                    for c in (0.85, 0.9, 0.93, 0.95, 0.97)]
+    return out
+
+
+# ---------------------------------------------------------------- throughput and scaling
+
+
+def scale_corpus(n: int, seed: int = 0, dup_rate: float = 0.1) -> list[dict[str, Any]]:
+    """``n`` corpus documents of which about ``dup_rate`` are edited copies of earlier ones."""
+    rng = random.Random(seed)
+    boilerplate = sorted({p for s in load_sources("en") for p in s.paragraphs if 3 <= len(p) <= 60})
+    docs: list[dict[str, Any]] = []
+    fresh = build_corpus(n, seed)
+    while len(docs) < n:
+        if docs and rng.random() < dup_rate:
+            text, _ = near_duplicate(rng, rng.choice(docs)["text"], boilerplate)
+        else:
+            text = next(fresh)["text"]
+        docs.append({"doc_id": f"c{len(docs):07d}", "batch": "", "text": text})
+    return docs
+
+
+def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - t0
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def scaling(n_docs: int, cfg: dd.DedupConfig) -> dict[str, Any]:
+    mh = replace(cfg, semantic=False)
+    docs = scale_corpus(n_docs)
+    chars = sum(len(d["text"]) for d in docs)
+    n_batches = 10
+    per = n_docs // n_batches
+    for i, d in enumerate(docs):
+        d["batch"] = f"{min(i // per, n_batches - 1):02d}"
+    batches = [[d for d in docs if d["batch"] == f"{b:02d}"] for b in range(n_batches)]
+    sigs = []
+    t_sig = 0.0
+    for batch in batches:
+        s, dt = timed(dd.compute_signatures, batch, mh)
+        sigs.append(s)
+        t_sig += dt
+    out: dict[str, Any] = {
+        "docs": n_docs, "avg_chars": round(chars / n_docs),
+        "signature_docs_per_s": round(n_docs / t_sig), "signature_mb_per_s": round(chars / t_sig / 1e6, 2),
+    }
+    # one batch holding everything, at 10% and 100% of the corpus: cost per document should stay flat
+    for label, k in (("10pct", n_batches // 10 or 1), ("100pct", n_batches)):
+        subset = [dict(d, batch="all") for b in batches[:k] for d in b]
+        table = pa.concat_tables(sigs[:k])
+        table = table.set_column(table.schema.get_field_index("batch"), "batch",
+                                 pa.array(["all"] * table.num_rows)).set_column(
+            table.schema.get_field_index("order"), "order", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+        table = table.replace_schema_metadata(sigs[0].schema.metadata)
+        res, dt = timed(dd.dedup, subset, table, [], mh)
+        out[f"dedup_one_batch_{label}"] = {"docs": len(subset), "seconds": round(dt, 3),
+                                           "us_per_doc": round(dt / len(subset) * 1e6, 1),
+                                           "rejected": len(res.rejected)}
+    # the last batch against nine earlier ones (what a materialization does)
+    res, dt = timed(dd.dedup, [dict(d) for d in batches[-1]], sigs[-1], sigs[:-1], mh)
+    out["dedup_last_batch_vs_earlier"] = {"current": len(batches[-1]), "prefix": n_docs,
+                                          "seconds": round(dt, 3), "rejected": len(res.rejected)}
+    out["lsh_candidates_100pct"] = _candidate_count(pa.concat_tables(sigs), mh)
+    out["peak_rss_mb"] = round(peak_rss_mb())
+    return out
+
+
+def _candidate_count(table: pa.Table, cfg: dd.DedupConfig) -> int:
+    sig = dd._matrix(table["minhash"], cfg.num_perm, np.uint32, "minhash")
+    lo, _ = dd._lsh_candidates(sig, cfg.bands, cfg.rows, cfg.seed)
+    return len(lo)
+
+
+def semantic_speed(n: int, cfg: dd.DedupConfig) -> dict[str, Any]:
+    """Embedding docs/s per core: default (seq 256, first 2000 chars), no char cap, and seq 128."""
+    import torch
+
+    from tier_assets.curation.models.embedder import Embedder, get_embedder
+
+    torch.set_num_threads(1)
+    docs = [{"doc_id": f"s{i}", "batch": "s", "text": d["text"]} for i, d in enumerate(build_corpus(n, seed=7))]
+    sem = replace(cfg, exact=False, minhash=False)
+    default = get_embedder(cfg.embedder_model)
+    out: dict[str, Any] = {"docs": n, "torch_threads": 1}
+    dd.compute_signatures(docs[:16], sem, default)  # warm-up
+    _, dt = timed(dd.compute_signatures, docs, sem, default)
+    out["default_seq256_chars2000_docs_per_s"] = round(n / dt, 1)
+    _, dt = timed(dd.compute_signatures, docs, replace(sem, embed_max_chars=10**7), default)
+    out["seq256_full_text_docs_per_s"] = round(n / dt, 1)
+    fast = Embedder(cfg.embedder_model, max_seq_length=128)
+    _, dt = timed(dd.compute_signatures, docs, replace(sem, embed_max_chars=1000), fast)
+    out["seq128_chars1000_docs_per_s"] = round(n / dt, 1)
+    # FAISS cost of the semantic stage at scale: 100k unit vectors, 10k queries (synthetic vectors, timing only)
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((100_000, default.dim)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    index = vectors.make_index(default.dim)
+    index.add(base)
+    _, dt = timed(vectors.range_neighbors, index, base[-10_000:], cfg.cosine_threshold)
+    out["faiss_device"] = index.device
+    out["faiss_flat_range_100k_x_10k_s"] = round(dt, 2)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=100_000, help="corpus size for scaling / memory")
+    parser.add_argument("--semantic-docs", type=int, default=300, help="documents for embedding speed")
+    parser.add_argument("--semantic-eval", type=int, default=120, help="originals in the semantic P/R subset")
+    parser.add_argument("--no-sweep", action="store_true", help="skip the MinHash parameter sweep")
+    args = parser.parse_args(argv)
+    faiss.omp_set_num_threads(1)
+    cfg = dd.DedupConfig()
+    report: dict[str, Any] = {"config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+                              "num_perm": cfg.num_perm}
+
+    ev = eval_set()
+    tj = [v for k, v in ev["true_jaccard"].items() if k in ev["truth"]]
+    qj = [v for k, v in ev["true_jaccard"].items() if k not in ev["truth"]]
+    report["eval_set"] = {"originals": len(ev["a"]), "batch_b_docs": len(ev["b"]), "near_duplicates": len(tj),
+                          "near_dup_true_jaccard": {"min": round(min(tj), 3), "p10": round(float(np.percentile(tj, 10)), 3),
+                                                    "median": round(float(np.median(tj)), 3)},
+                          "quote_distractor_true_jaccard_max": round(max(qj), 3)}
+    report["minhash_quality"] = minhash_quality(ev, cfg, sweep=not args.no_sweep)
+    print(json.dumps({k: report[k] for k in ("eval_set",)}, indent=1))
+    print(json.dumps(report["minhash_quality"]["defaults"], indent=1))
+
+    report["scaling"] = scaling(args.docs, cfg)
+    print(json.dumps(report["scaling"], indent=1))
+
+    from tier_assets.curation.models.embedder import get_embedder
+
+    report["semantic_quality"] = semantic_quality(ev, cfg, args.semantic_eval, get_embedder(cfg.embedder_model))
+    print(json.dumps(report["semantic_quality"]["defaults"], indent=1))
+    report["semantic_speed"] = semantic_speed(args.semantic_docs, cfg)
+    print(json.dumps(report["semantic_speed"], indent=1))
+    report["peak_rss_mb"] = round(peak_rss_mb())
+
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

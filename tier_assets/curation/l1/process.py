@@ -1,0 +1,169 @@
+"""L1 for one partition: L0 records -> cleaned, filtered, deduplicated L1 records.
+
+Flow: mappers -> empty-after-cleaning -> language id -> rule filters ->
+decontamination -> PII redaction -> dedup (exact, MinHash, semantic) against the
+same domain's earlier batches. Everything not kept goes to L1's rejected set with
+the stage and reason, so kept + rejected = L0 input for every partition.
+
+Dedup needs the *candidates* (documents that passed every other stage) of earlier
+batches. Their signatures are cached per batch and recipe fingerprint under
+``{root}/index/dedup``; a missing cache is rebuilt from that batch's L0, so the
+result does not depend on the order in which partitions are materialized.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tier_assets.curation.l1.decontam import Decontaminator
+from tier_assets.curation.l1.dedup import Dedup, compute_signatures
+from tier_assets.curation.l1.filters import default_filters
+from tier_assets.curation.l1.langid import LanguageIdentifier
+from tier_assets.curation.l1.mappers import default_mappers
+from tier_assets.curation.l1.pii import PIIRedactor
+from tier_assets.curation.l1.recipe import L1Recipe
+from tier_assets.curation.pipeline import Doc, Filter, Pipeline, StepResult
+from tier_assets.curation.schema import derive_doc_id, loads
+from tier_assets.curation.storage import PartitionRef, TierStore
+
+Progress = Callable[[str], None]
+
+
+class EmptyAfterCleaning(Filter):
+    """Rejects documents the mappers emptied (nothing left to filter or train on)."""
+
+    name = "empty_after_cleaning"
+
+    def check(self, doc: Doc) -> tuple[str, str] | None:
+        return None if doc["text"].strip() else ("empty_after_cleaning", "no text left after the mappers")
+
+
+def from_l0(row: dict[str, Any]) -> Doc:
+    """An L1 working document from an L0 record: new id, parent pointer, dict-valued JSON columns."""
+    doc = dict(row)
+    doc["parent_ids"] = [row["doc_id"]]
+    doc["doc_id"] = derive_doc_id("L1", [row["doc_id"]])
+    doc["tier"] = "L1"
+    doc["signals"] = loads(row.get("signals"))
+    doc["models"] = loads(row.get("models"))
+    return doc
+
+
+def candidate_steps(recipe: L1Recipe) -> list:
+    """Every L1 step before dedup, in order."""
+    return [
+        *default_mappers(recipe.domain),
+        EmptyAfterCleaning(),
+        LanguageIdentifier(recipe.langid),
+        *default_filters(recipe.domain, recipe.filters),
+        Decontaminator(recipe.decontam),
+        PIIRedactor(recipe.pii),
+    ]
+
+
+def read_l0_docs(store: TierStore, domain: str, batch: str) -> list[Doc]:
+    return [from_l0(r) for r in store.read(PartitionRef("L0", domain, batch)).to_pylist()]
+
+
+def signatures_path(store: TierStore, domain: str, batch: str, fingerprint: str) -> Path:
+    return store.root / "index" / "dedup" / f"domain={domain}" / f"batch={batch}" / f"{fingerprint}.parquet"
+
+
+def _save_signatures(path: Path, table: pa.Table) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{time.time_ns()}.tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+
+
+def earlier_signatures(store: TierStore, recipe: L1Recipe, batch: str, embedder: Any,
+                       progress: Progress | None = None) -> list[pa.Table]:
+    """Signatures of the candidates of every earlier batch of the domain (cached or rebuilt from L0)."""
+    fingerprint = recipe.fingerprint
+    tables = []
+    for ref in store.partitions("L0"):
+        if ref.domain != recipe.domain or ref.batch >= batch:
+            continue
+        path = signatures_path(store, ref.domain, ref.batch, fingerprint)
+        if not path.exists():
+            if progress:
+                progress(f"rebuilding dedup signatures of earlier batch {ref.batch}")
+            docs = read_l0_docs(store, ref.domain, ref.batch)
+            candidates = Pipeline(candidate_steps(recipe)).run(docs).kept
+            _save_signatures(path, compute_signatures(candidates, recipe.dedup, embedder))
+        tables.append(pq.read_table(path))
+    return tables
+
+
+@dataclass
+class L1Stats:
+    l0_input: int = 0
+    kept: int = 0
+    rejected: int = 0
+    steps: dict[str, dict[str, int]] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
+    mappers_changed: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def process_l1_partition(store: TierStore, recipe: L1Recipe, batch: str, embedder: Any = None,
+                         progress: Progress | None = None) -> tuple[StepResult, L1Stats]:
+    """Run L1 for (recipe.domain, batch) and write kept + rejected atomically."""
+    start = time.perf_counter()
+    domain = recipe.domain
+    docs = read_l0_docs(store, domain, batch)
+    stats = L1Stats(l0_input=len(docs))
+    if progress:
+        progress(f"L1 {domain}/{batch}: {len(docs)} L0 documents in")
+    if recipe.dedup.semantic and embedder is None:
+        from tier_assets.curation.models.embedder import get_embedder
+
+        embedder = get_embedder(recipe.dedup.embedder_model)
+    earlier = earlier_signatures(store, recipe, batch, embedder, progress)
+    dedup_step = Dedup(recipe.dedup, earlier, embedder)
+    pipeline = Pipeline([*candidate_steps(recipe), dedup_step])
+    result = pipeline.run(docs, progress)
+    if dedup_step.signatures is not None:
+        _save_signatures(signatures_path(store, domain, batch, recipe.fingerprint), dedup_step.signatures)
+    models = {"l1_recipe": recipe.fingerprint}
+    for doc in result.kept + result.rejected:
+        doc["n_chars"] = len(doc["text"])
+        doc.setdefault("models", {}).update(models)
+    ref = PartitionRef("L1", domain, batch)
+    store.write(ref, result.kept)
+    store.write(ref, result.rejected, kind="rejected")
+    stats.kept, stats.rejected = len(result.kept), len(result.rejected)
+    stats.steps = pipeline.counts
+    for doc in result.rejected:
+        key = f"{doc['stage']}:{doc['reason']}"
+        stats.reasons[key] = stats.reasons.get(key, 0) + 1
+    for doc in result.kept + result.rejected:
+        for name in doc.get("signals", {}).get("mappers", []):
+            stats.mappers_changed[name] = stats.mappers_changed.get(name, 0) + 1
+    stats.seconds = time.perf_counter() - start
+    return result, stats
+
+
+def l1_accounting_problems(store: TierStore, domain: str, batch: str) -> list[str]:
+    """From the files: every L0 record of the partition is in L1 kept or rejected, exactly once."""
+    l0_ids = store.read(PartitionRef("L0", domain, batch), columns=["doc_id"])["doc_id"].to_pylist()
+    ref = PartitionRef("L1", domain, batch)
+    parents = [p for t in (store.read(ref, columns=["parent_ids"]), store.read(ref, "rejected", columns=["parent_ids"]))
+               for ps in t["parent_ids"].to_pylist() for p in ps]
+    problems = []
+    if len(parents) != len(l0_ids):
+        problems.append(f"L1 kept + rejected = {len(parents)} != L0 input {len(l0_ids)}")
+    missing = set(l0_ids) - set(parents)
+    if missing:
+        problems.append(f"{len(missing)} L0 records missing from L1 (e.g. {sorted(missing)[:3]})")
+    extra = set(parents) - set(l0_ids)
+    if extra:
+        problems.append(f"{len(extra)} L1 records whose parent is not in L0")
+    return problems
