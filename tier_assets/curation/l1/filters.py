@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, fields, replace
-from itertools import chain, compress, repeat
-from operator import gt
+from dataclasses import dataclass, fields, replace
+from itertools import chain, count
 from typing import Any
+
+import numpy as np
 
 from tier_assets.curation.pipeline import Doc, Filter, StepResult, add_signals, reject
 
@@ -32,6 +32,11 @@ Verdict = tuple[str, str] | None
 # Word tokenizer: spaCy 3.x English rules (prefixes, suffixes, infixes, URL match, special cases), which is
 # what DataTrove 0.10 splits English words with. Ported so decisions match without depending on spaCy.
 # --------------------------------------------------------------------------------------------------------
+
+
+def _listed(items: str) -> list[str]:
+    """The space-separated items of a table literal (kept in spaCy's layout to ease comparison)."""
+    return items.split()
 
 
 def _char_class(code_points: Iterable[int]) -> str:
@@ -63,28 +68,28 @@ _ALPHA = _LOWER + _UPPER
 _ICONS = _char_class(
     c for c in chain(range(0x3400), range(0xA000, 0xD800), range(0xE000, 0x1FB00)) if unicodedata.category(chr(c)) == "So"
 )
-_PUNCT = "… …… , : ; ! ? ¿ ؟ ¡ ( ) [ ] { } < > _ # * & 。 ？ ！ ， 、 ； ： ～ · । ، ۔ ؛ ٪".split()
-_QUOTES = "' \" ” “ ` ‘ ´ ’ ‚ , „ » « 「 」 『 』 （ ） 〔 〕 【 】 《 》 〈 〉 〈 〉 ⟦ ⟧".split()
-_CURRENCY = "$ £ € ¥ ฿ US$ C$ A$ ₽ ﷼ ₴ ₠ ₡ ₢ ₣ ₤ ₥ ₦ ₧ ₨ ₩ ₪ ₫ ₭ ₮ ₯ ₰ ₱ ₲ ₳ ₵ ₶ ₷ ₸ ₹ ₺ ₻ ₼ ₾ ₿".split()
-_UNITS = (
+_PUNCT = _listed("… …… , : ; ! ? ¿ ؟ ¡ ( ) [ ] { } < > _ # * & 。 ？ ！ ， 、 ； ： ～ · । ، ۔ ؛ ٪")
+_QUOTES = _listed("' \" ” “ ` ‘ ´ ’ ‚ , „ » « 「 」 『 』 （ ） 〔 〕 【 】 《 》 〈 〉 〈 〉 ⟦ ⟧")
+_CURRENCY = _listed("$ £ € ¥ ฿ US$ C$ A$ ₽ ﷼ ₴ ₠ ₡ ₢ ₣ ₤ ₥ ₦ ₧ ₨ ₩ ₪ ₫ ₭ ₮ ₯ ₰ ₱ ₲ ₳ ₵ ₶ ₷ ₸ ₹ ₺ ₻ ₼ ₾ ₿")
+_UNITS = _listed(
     "km km² km³ m m² m³ dm dm² dm³ cm cm² cm³ mm mm² mm³ ha µm nm yd in ft kg g mg µg t lb oz m/s km/h kmh mph "
     "hPa Pa mbar mb MB kb KB gb GB tb TB T G M K %"
-).split()
-_HYPHENS = "- – — -- --- —— ~".split()
-_EMOTICONS = (
+)
+_HYPHENS = _listed("- – — -- --- —— ~")
+_EMOTICONS = _listed(
     "(*_*) (-8 (-: (-; (-_-) (._.) (: (; (= (>_<) (^_^) (o: (¬_¬) (ಠ_ಠ) (╯°□°）╯︵┻━┻ )-: ): -_- -__- ._. 0.0 "
     "0.o 0_0 0_o 8) 8-) 8-D 8D :'( :') :'-( :'-) :( :(( :((( :() :) :)) :))) :* :-( :-(( :-((( :-) :-)) :-))) "
     ":-* :-/ :-0 :-3 :-> :-D :-O :-P :-X :-] :-o :-p :-x :-| :-} :/ :0 :1 :3 :> :D :O :P :X :] :o :o) :p :x :| "
     ":} ;) ;-) ;-D ;D ;_; <.< </3 <3 <33 <333 =( =) =/ =3 =D =[ =] =| >.< >.> >:( >:o ><(((*> @_@ O.O O.o O_O "
     "O_o V.V V_V XD XDD [-: [: [= ]= ^_^ ^__^ ^___^ o.0 o.O o.o o_0 o_O o_o v.v v_v xD xDD ¯\\(ツ)/¯ ಠ_ಠ ಠ︵ಠ"
-).split()
-_ABBREVIATIONS = (
+)
+_ABBREVIATIONS = _listed(
     "Mt. Ak. Ala. Apr. Ariz. Ark. Aug. Calif. Colo. Conn. Dec. Del. Feb. Fla. Ga. Ia. Id. Ill. Ind. Jan. Jul. "
     "Jun. Kan. Kans. Ky. La. Mar. Mass. Mich. Minn. Miss. N.C. N.D. N.H. N.J. N.M. N.Y. Neb. Nebr. Nev. Nov. "
     "Oct. Okla. Ore. Pa. S.C. Sep. Sept. Tenn. Va. Wash. Wis. a.m. Adm. Bros. co. Co. Corp. D.C. Dr. e.g. E.g. "
     "E.G. Gen. Gov. i.e. I.e. I.E. Inc. Jr. Ltd. Md. Messrs. Mo. Mont. Mr. Mrs. Ms. p.m. Ph.D. Prof. Rep. Rev. "
     "Sen. St. vs. v.s."
-).split()
+)
 
 
 def _alternatives(items: Iterable[str]) -> str:
@@ -178,7 +183,7 @@ def _special_cases() -> dict[str, tuple[str, ...]]:
             contraction(w, "'re")
             contraction(w, "'ve")
     for w in ("ca", "could", "do", "does", "did", "had", "may", "might", "must", "need", "ought", "sha", "should",
-              "wo", "would"):  # fmt: skip
+              "wo", "would"):
         contraction(w, "n't")
         contraction(w, "n't", "'ve")
     for w in ("could", "might", "must", "should", "would"):
@@ -189,7 +194,7 @@ def _special_cases() -> dict[str, tuple[str, ...]]:
         for period in ("a.m.", "am", "p.m.", "pm"):
             exc[f"{hour}{period}"] = (str(hour), period)
     for pair in ("y' all", "y all", "how 'd 'y", "How 'd 'y", "not 've", "not ve", "Not 've", "Not ve", "can not",
-                 "Can not", "gon na", "Gon na", "got ta", "Got ta", "let 's", "Let 's", "c'm on", "C'm on"):  # fmt: skip
+                 "Can not", "gon na", "Gon na", "got ta", "Got ta", "let 's", "Let 's", "c'm on", "C'm on"):
         exc[pair.replace(" ", "")] = tuple(pair.split())
     dropped_g = ("doin", "goin", "nothin", "nuthin", "ol", "somethin", "lovin", "havin")
     singles = [
@@ -200,7 +205,7 @@ def _special_cases() -> dict[str, tuple[str, ...]]:
         *(w + tail for word in dropped_g for w in (word, word.title()) for tail in ("", "'")),
         *_ABBREVIATIONS,
         *_EMOTICONS,
-    ]  # fmt: skip
+    ]
     exc.update((s, (s,)) for s in singles)
     exc.update((f"°{unit}.", ("°", unit, ".")) for unit in "CFKcfk")
     for word in ("ill", "its", "hell", "shell", "shed", "were", "well", "whore"):
@@ -566,7 +571,7 @@ class GopherQualityConfig:
         _check_non_negative(
             self, "min_doc_words", "max_doc_words", "min_avg_word_length", "max_avg_word_length",
             "max_symbol_word_ratio", "min_stop_words",
-        )  # fmt: skip
+        )
         _check_fraction(self, "max_bullet_lines_ratio", "max_ellipsis_lines_ratio", "min_alpha_words_ratio")
         _check_order(self, "min_doc_words", "max_doc_words")
         _check_order(self, "min_avg_word_length", "max_avg_word_length")
@@ -644,39 +649,66 @@ _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
 _LINE_BREAKS = re.compile(r"\n+")
 
 
-def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
-    return list(zip(*(words[i:] for i in range(n)), strict=False))
+class _WordNgrams:
+    """Word n-grams of one document as 64-bit hashes, for Gopher's n-gram repetition rules.
 
-
-def _repeated_ngram_chars(words: list[str], n: int) -> int:
-    """Characters in repeated word n-grams, scanning left to right and skipping past each repeat (Gopher).
-
-    Only n-grams that occur more than once can be repeats, so the scan visits just those positions: the
-    positions in between would be added to the seen set without ever being looked up again.
+    Hashing with numpy instead of building tuples keeps the per-word work in C. Distinct n-grams could share
+    a hash only by a 64-bit collision, which real text does not produce.
     """
-    grams = _ngrams(words, n)
-    counts = Counter(grams)
-    if len(counts) == len(grams):
-        return 0
-    seen: set[tuple[str, ...]] = set()
-    repeated, next_free = 0, 0
-    for pos in compress(range(len(grams)), map(gt, map(counts.__getitem__, grams), repeat(1))):
-        if pos < next_free:
-            continue
-        gram = grams[pos]
-        if gram in seen:
-            repeated += sum(map(len, gram))
-            next_free = pos + n
-        else:
-            seen.add(gram)
-            next_free = pos + 1
-    return repeated
 
+    _MUL = np.uint64(0x9E3779B97F4A7C15)
+    _SHIFT = np.uint64(29)
 
-def _top_ngram_chars(words: list[str], n: int) -> int:
-    """Characters covered by the most frequent word n-gram (its length with spaces, times its count)."""
-    gram, count = Counter(_ngrams(words, n)).most_common(1)[0]
-    return (sum(map(len, gram)) + n - 1) * count
+    def __init__(self, words: list[str]) -> None:
+        first_seen: dict[str, int] = {}
+        self._ids = np.fromiter(map(first_seen.setdefault, words, count()), dtype=np.uint64, count=len(words))
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        self._cum = np.concatenate(([0], np.cumsum(lengths))).tolist()
+        self._hashes = {1: self._ids}
+        self._all_distinct_from: int | None = None  # no n-gram repeats at this n, hence none at any larger n
+
+    def hashes(self, n: int) -> np.ndarray:
+        """Hash of the n-gram starting at each position (positions 0 .. len(words) - n)."""
+        k = max(m for m in self._hashes if m <= n)
+        h = self._hashes[k]
+        while k < n:
+            h = ((h[:-1] ^ (h[:-1] >> self._SHIFT)) * self._MUL) + self._ids[k:]
+            k += 1
+            self._hashes[k] = h
+        return h
+
+    def top_chars(self, n: int) -> int:
+        """Characters covered by the most frequent n-gram (joined with spaces) times its count; on ties the
+        n-gram seen first wins, as with ``Counter.most_common``."""
+        _, first, counts = np.unique(self.hashes(n), return_index=True, return_counts=True)
+        top = int(counts.max())
+        pos = int(first[counts == top].min())
+        return (self._cum[pos + n] - self._cum[pos] + n - 1) * top
+
+    def repeated_chars(self, n: int) -> int:
+        """Characters in repeated n-grams, scanning left to right and jumping past each repeat (Gopher).
+
+        Only n-grams occurring more than once can be repeats, so the scan visits just those positions: the
+        positions in between would enter the seen set without ever being looked up again.
+        """
+        if self._all_distinct_from is not None and n >= self._all_distinct_from:
+            return 0
+        _, groups, counts = np.unique(self.hashes(n), return_inverse=True, return_counts=True)
+        if len(counts) == len(groups):
+            self._all_distinct_from = min(n, self._all_distinct_from or n)
+            return 0
+        positions = np.flatnonzero(counts[groups] > 1)
+        cum, seen, repeated, next_free = self._cum, set(), 0, 0
+        for pos, group in zip(positions.tolist(), groups[positions].tolist(), strict=True):
+            if pos < next_free:
+                continue
+            if group in seen:
+                repeated += cum[pos + n] - cum[pos]
+                next_free = pos + n
+            else:
+                seen.add(group)
+                next_free = pos + 1
+        return repeated
 
 
 def _check_ngram_rules(config: object, name: str) -> tuple[tuple[int, float], ...]:
@@ -724,7 +756,7 @@ class GopherRepetitionFilter(RuleFilter):
             return _rejection(name, "dup_para_frac", "dup_para_frac", dups / len(paragraphs), ">", c.dup_para_frac)
         if c.dup_para_char_frac is not None and dup_chars / n_chars > c.dup_para_char_frac:
             return _rejection(name, "dup_para_char_frac", "dup_para_char_frac", dup_chars / n_chars, ">",
-                              c.dup_para_char_frac)  # fmt: skip
+                              c.dup_para_char_frac)
         lines = _LINE_BREAKS.split(text)
         dups, dup_chars = _duplicates(lines)
         signals["dup_line_frac"] = dups / len(lines)
@@ -732,16 +764,17 @@ class GopherRepetitionFilter(RuleFilter):
             return _rejection(name, "dup_line_frac", "dup_line_frac", dups / len(lines), ">", c.dup_line_frac)
         if c.dup_line_char_frac is not None and dup_chars / n_chars > c.dup_line_char_frac:
             return _rejection(name, "dup_line_char_frac", "dup_line_char_frac", dup_chars / n_chars, ">",
-                              c.dup_line_char_frac)  # fmt: skip
+                              c.dup_line_char_frac)
         words = view.words
+        ngrams = _WordNgrams(words)
         for n, threshold in c.top_n_grams:
             if len(words) < n:
                 continue
-            frac = _top_ngram_chars(words, n) / n_chars
+            frac = ngrams.top_chars(n) / n_chars
             if frac > threshold:
                 return _rejection(name, f"top_{n}_gram", f"top_{n}_gram_char_frac", frac, ">", threshold)
         for n, threshold in c.dup_n_grams:
-            frac = _repeated_ngram_chars(words, n) / n_chars
+            frac = (ngrams.repeated_chars(n) if len(words) >= n else 0) / n_chars
             if frac > threshold:
                 return _rejection(name, f"dup_{n}_gram", f"dup_{n}_gram_char_frac", frac, ">", threshold)
         return None
@@ -809,9 +842,9 @@ class C4QualityFilter(RuleFilter):
         for raw in text.splitlines():
             line = raw.strip()
             words = line.split()
-            if c.max_word_length is not None and len(line) > c.max_word_length:
-                if max(map(len, words)) > c.max_word_length:
-                    continue
+            too_long = c.max_word_length is not None and len(line) > c.max_word_length
+            if too_long and max(map(len, words)) > c.max_word_length:
+                continue
             if c.remove_citations and "[" in line:
                 line = _CITATION.sub("", line)
             if c.filter_no_terminal_punct and (not line.endswith(_END_PUNCTUATION) or line.endswith("...")):
@@ -921,7 +954,7 @@ class ChineseQualityConfig:
     def __post_init__(self) -> None:
         _check_non_negative(self, "min_chars")
         _check_fraction(self, "min_cjk_ratio", "min_punct_ratio", "max_punct_ratio", "dup_line_frac",
-                        "dup_line_char_frac", "max_dup_char_ngram_frac")  # fmt: skip
+                        "dup_line_char_frac", "max_dup_char_ngram_frac")
         _check_order(self, "min_punct_ratio", "max_punct_ratio")
         if self.char_ngram < 1:
             raise ValueError(f"ChineseQualityConfig.char_ngram must be >= 1, got {self.char_ngram}")
@@ -961,7 +994,7 @@ class ChineseQualityFilter(RuleFilter):
             return _rejection(name, "dup_line_frac", "dup_line_frac", dups / len(lines), ">", c.dup_line_frac)
         if c.dup_line_char_frac is not None and dup_chars / n > c.dup_line_char_frac:
             return _rejection(name, "dup_line_char_frac", "dup_line_char_frac", dup_chars / n, ">",
-                              c.dup_line_char_frac)  # fmt: skip
+                              c.dup_line_char_frac)
         if c.max_dup_char_ngram_frac is not None and n >= c.char_ngram:
             k = c.char_ngram
             total = n - k + 1
@@ -970,7 +1003,7 @@ class ChineseQualityFilter(RuleFilter):
             signals[f"dup_char_{k}_gram_frac"] = frac
             if frac > c.max_dup_char_ngram_frac:
                 return _rejection(name, f"dup_char_{k}_gram", f"dup_char_{k}_gram_frac", frac, ">",
-                                  c.max_dup_char_ngram_frac)  # fmt: skip
+                                  c.max_dup_char_ngram_frac)
         return None
 
 
@@ -981,7 +1014,7 @@ class ChineseQualityFilter(RuleFilter):
 AUTOGENERATED_MARKERS = (
     "auto-generated", "autogenerated", "automatically generated", "generated automatically", "generated by",
     "do not edit", "code generated",
-)  # fmt: skip
+)
 
 
 @dataclass
@@ -1078,7 +1111,7 @@ class FilterGroup(Filter):
 @dataclass
 class _Spec:
     cls: type[RuleFilter]
-    config: Any = field(default=None)
+    config: Any
 
 
 def _domain_specs(domain: str) -> list[_Spec]:

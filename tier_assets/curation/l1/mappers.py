@@ -41,23 +41,20 @@ class PrivateUseMapper(Mapper):
         return self._PATTERN.sub("", text) if self._PATTERN.search(text) else text
 
 
-_SPACES = "\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
-_LINE_BREAKS = "\x0b\x0c\x85\u2028\u2029"
-
-
 class UnicodeSpacesMapper(Mapper):
     """NBSP, ideographic space (U+3000) and the other Unicode spaces become ' '; VT, FF, NEL and the Unicode
     line/paragraph separators become '\\n'. Words then split, and lines break, the same way everywhere."""
 
     name = "unicode_spaces"
-    _PATTERN = re.compile(f"[{_SPACES}{_LINE_BREAKS}]")
-    _TABLE = str.maketrans(
-        {**dict.fromkeys([0xA0, 0x1680, *range(0x2000, 0x200B), 0x202F, 0x205F, 0x3000], " "),
-         **dict.fromkeys(map(ord, _LINE_BREAKS), "\n")}
-    )  # fmt: skip
+    _SPACES = re.compile("[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
+    _BREAKS = re.compile("[\x0b\x0c\x85\u2028\u2029]")
 
     def map_text(self, text: str, doc: Doc) -> str:
-        return text.translate(self._TABLE) if self._PATTERN.search(text) else text
+        if self._SPACES.search(text):
+            text = self._SPACES.sub(" ", text)
+        if self._BREAKS.search(text):
+            text = self._BREAKS.sub("\n", text)
+        return text
 
 
 class NFCMapper(Mapper):
@@ -70,13 +67,19 @@ class NFCMapper(Mapper):
 
 
 class BlankLinesMapper(Mapper):
-    """Collapses runs of two or more blank (or whitespace-only) lines into one blank line."""
+    """Collapses runs of two or more blank (or whitespace-only) lines into one blank line.
+
+    LaTeX environments and ``$$...$$`` blocks are left exactly as they are.
+    """
 
     name = "blank_lines"
-    _PATTERN = re.compile(r"\n(?:[ \t\r]*\n){2,}")
+    _BLANKS = re.compile(r"\n(?:[ \t\r]*\n){2,}")
+    _BLANKS_OUTSIDE_LATEX = re.compile(r"(\\begin\{([^}\n]{1,40})\}.*?\\end\{\2\}|\$\$.+?\$\$)|" + _BLANKS.pattern, re.DOTALL)
 
     def map_text(self, text: str, doc: Doc) -> str:
-        return self._PATTERN.sub("\n\n", text)
+        if "\\begin{" not in text and "$$" not in text:
+            return self._BLANKS.sub("\n\n", text)
+        return self._BLANKS_OUTSIDE_LATEX.sub(lambda m: m.group(1) or "\n\n", text)
 
 
 def _line_remover(alternatives: str, max_line_chars: int) -> re.Pattern[str]:
@@ -94,52 +97,52 @@ _NAV_WORDS = (
     r"home|about(?: us)?|contact(?: us)?|log ?in|sign (?:in|up)|register|search|menu|privacy|terms|faq|help|blog"
     r"|news|shop|careers|site ?map"
 )
-_SOCIAL = r"facebook|twitter|linkedin|pinterest|reddit|whatsapp|tumblr|telegram|instagram|youtube|google\+?|e-?mail|x"
+_SOCIAL = r"facebook|twitter|linkedin|pinterest|reddit|whatsapp|tumblr|telegram|instagram|youtube|google\+?|e-?mail"
 _ENGLISH_BOILERPLATE = [
     # pagination and article navigation
     r"page \d+ (?:of|/) \d+",
     rf"{_ARROWS}(?:previous|prev|next|older|newer)(?: (?:article|post|page|story|entry|entries|posts|articles"
     rf"|stories|item|chapter|slide|image|photo))?{_ARROWS}",
-    rf"{_ARROWS}(?:previous|prev|next) (?:article|post|story|entry)\s*[:：»›>\-–—]\s*[^\n]{{1,100}}",
-    rf"(?:«|‹|prev(?:ious)?)\s*(?:\d+\s*){{1,12}}(?:…\s*\d+\s*)?(?:next|»|›)?{_ARROWS}",
-    rf"(?:\d+\s*){{2,12}}(?:…\s*\d+\s*)?(?:next|»|›){_ARROWS}",
+    rf"{_ARROWS}(?:previous|prev|next) (?:article|post|story|entry)[ \t]*[:：»›>\-–—][ \t]*[^\n]{{1,100}}",
+    rf"(?:«|‹|prev(?:ious)?)[ \t]*\d+(?:[ \t]+\d+){{0,11}}(?:[ \t]*…[ \t]*\d+)?[ \t]*(?:next|»|›)?{_ARROWS}",
+    rf"\d+(?:[ \t]+\d+){{1,11}}(?:[ \t]*…[ \t]*\d+)?[ \t]*(?:next|»|›){_ARROWS}",
     # buttons and notices
     r"click here(?: to| for)?[^\n]{0,60}",
     rf"(?:print|e-?mail|share|save|bookmark|tweet|pin it)(?: this)?(?: (?:article|page|story|post|recipe))?{_ARROWS}",
     rf"(?:(?:share|post|tweet|pin)(?: this)?(?: (?:on|to|via|with))? )?(?:{_SOCIAL}){_ARROWS}",
-    rf"(?:(?:share(?: this)?|tweet|pin it|like|{_SOCIAL})[\s|·•,/]*){{2,10}}",
-    r"(?:back|return|scroll|go) to (?:the )?top(?: of (?:the )?page)?\W*|top of (?:the )?page\W*",
-    r"skip to (?:the )?(?:main )?(?:content|navigation|menu)\W*|toggle navigation|jump to navigation",
-    r"advertisement(?:s)?(?:\s*[-–—:]\s*(?:continue|scroll) (?:reading|down) below)?\W*",
-    r"(?:story|article) continues below(?: advertisement)?\W*|continue reading(?: below| the main story)?\W*",
-    r"sponsored(?: content| links?)?|read more\W*|(?:load|show|view|see) more(?: comments| stories)?\W*",
-    r"(?:follow us|like us|find us)(?: on [\w ,&]{1,60})?\W*",
-    r"(?:related (?:articles|posts|stories|content)|you (?:may|might) also like|recommended for you)\W*",
-    r"(?:leave a (?:comment|reply)|no comments(?: yet)?|\d+ comments?|comments? \(\d+\))\W*",
-    r"(?:sign (?:in|up)|log ?in|log ?out|register|subscribe|search|menu|site ?map)\W*",
-    r"(?:accept(?: all)?|reject(?: all)?|manage) cookies\W*|cookie (?:settings|preferences)\W*",
+    rf"(?:(?:share(?: this)?|tweet|pin it|like|{_SOCIAL})[ \t|·•,/]*){{2,10}}",
+    r"(?:back|return|scroll|go) to (?:the )?top(?: of (?:the )?page)?[^\w\n]*|top of (?:the )?page[^\w\n]*",
+    r"skip to (?:the )?(?:main )?(?:content|navigation|menu)[^\w\n]*|toggle navigation|jump to navigation",
+    r"advertisement(?:s)?(?:[ \t]*[-–—:][ \t]*(?:continue|scroll) (?:reading|down) below)?[^\w\n]*",
+    r"(?:story|article) continues below(?: advertisement)?[^\w\n]*|continue reading(?: below| the main story)?[^\w\n]*",
+    r"sponsored(?: content| links?)?|read more[^\w\n]*|(?:load|show|view|see) more(?: comments| stories)?[^\w\n]*",
+    r"(?:follow us|like us|find us)(?: on [\w ,&]{1,60})?[^\w\n]*",
+    r"(?:related (?:articles|posts|stories|content)|you (?:may|might) also like|recommended for you)[^\w\n]*",
+    r"(?:leave a (?:comment|reply)|no comments(?: yet)?|\d+ comments?|comments? \(\d+\))[^\w\n]*",
+    r"(?:sign (?:in|up)|log ?in|log ?out|register|subscribe|search|menu|site ?map)[^\w\n]*",
+    r"(?:accept(?: all)?|reject(?: all)?|manage) cookies[^\w\n]*|cookie (?:settings|preferences)[^\w\n]*",
     # copyright footers, breadcrumbs, nav bars
-    r"(?:copyright\s*)?(?:©|\(c\))[^\n]*|copyright\s+(?:\d{4}|©)[^\n]*|all rights reserved\W*",
-    r"(?:you are here\s*:\s*)?home\s*(?:>|»|›|/|→|::)\s*[^\n]*",
-    rf"(?=[^\n]*\b(?:{_NAV_WORDS})\b)(?:{_NAV_ITEM}\|){{2,}}{_NAV_ITEM}",
-    r"tags?\s*:\s*[^\n.!?]{1,100}",
+    r"(?:copyright[ \t]*)?(?:©|\(c\))[^\n]*|copyright[ \t]+(?:\d{4}|©)[^\n]*|all rights reserved[^\w\n]*",
+    r"(?:you are here[ \t]*:[ \t]*)?home[ \t]*(?:>|»|›|/|→|::)[ \t]*[^\n]*",
+    rf"(?={_NAV_ITEM}\|)(?=[^\n]*\b(?:{_NAV_WORDS})\b)(?:{_NAV_ITEM}\|){{2,}}{_NAV_ITEM}",
+    r"tags?[ \t]*:[ \t]*[^\n.!?]{1,100}",
 ]
 _CHINESE_BOILERPLATE = [
-    r"(?:上一篇|下一篇|上一页|下一页|上一章|下一章|上一条|下一条)\s*[:：]?[^\n]{0,80}",
-    r"(?:首页|尾页|末页)(?:\s*[|/]?\s*(?:上一页|下一页|尾页|末页|\d+))*",
-    r"(?:第\s*\d+\s*页\s*)?[/／]?\s*共\s*\d+\s*页[^\n]{0,20}",
-    r"(?:返回|回到)(?:顶部|首页|列表|上一页|栏目)?\W*",
+    r"(?:上一篇|下一篇|上一页|下一页|上一章|下一章|上一条|下一条)[ \t]*[:：]?[^\n]{0,80}",
+    r"(?:首页|尾页|末页)(?:[ \t]*[|/]?[ \t]*(?:上一页|下一页|尾页|末页|\d+))*",
+    r"(?:第[ \t]*\d+[ \t]*页[ \t]*)?[/／]?[ \t]*共[ \t]*\d+[ \t]*页[^\n]{0,20}",
+    r"(?:返回|回到)(?:顶部|首页|列表|上一页|栏目)?[^\w\n]*",
     r"点击(?:这里|此处|查看|进入|下载|阅读)[^\n]{0,40}",
-    r"分享(?:到|至)\s*[:：]?[^\n]{0,60}",
+    r"分享(?:到|至)[ \t]*[:：]?[^\n]{0,60}",
     r"[^\n]{0,60}版权所有[^\n]{0,60}",
-    r"(?:当前位置|您的位置|你的位置|所在位置|当前位置为)\s*[:：][^\n]*",
-    r"首页\s*(?:>|＞|»|›|/|→|-)\s*[^\n]*",
-    r"(?:打印本页|关闭窗口|打印|关闭|收藏本页|加入收藏|设为首页|字号\s*[:：]?\s*(?:大|中|小|\s)*)\W*",
+    r"(?:当前位置|您的位置|你的位置|所在位置|当前位置为)[ \t]*[:：][^\n]*",
+    r"首页[ \t]*(?:>|＞|»|›|/|→|-)[ \t]*[^\n]*",
+    r"(?:打印本页|关闭窗口|打印|关闭|收藏本页|加入收藏|设为首页|字号[ \t]*[:：]?[ \t]*(?:大|中|小|[ \t])*)[^\w\n]*",
     r"(?:微信)?(?:扫一扫|扫描二维码|长按二维码|长按识别二维码)[^\n]{0,40}",
-    r"(?:相关阅读|相关文章|相关新闻|推荐阅读|热门文章|猜你喜欢|关注我们)\W*",
+    r"(?:相关阅读|相关文章|相关新闻|推荐阅读|热门文章|猜你喜欢|关注我们)[^\w\n]*",
     r"[^\n]{0,40}(?:ICP备|ICP证|公网安备)[^\n]{0,60}",
-    r"(?:责任编辑|编辑|来源)\s*[:：]\s*\S{1,20}",
-    r"(?:登录|注册|登录\s*\|\s*注册)\W*",
+    r"(?:责任编辑|编辑|来源)[ \t]*[:：][ \t]*\S{1,20}",
+    r"(?:登录|注册|登录[ \t]*\|[ \t]*注册)[^\w\n]*",
 ]
 
 
@@ -165,10 +168,11 @@ class BoilerplateLinesMapper(Mapper):
         return self._pattern.sub("", text)
 
 
-_POLICY = r"terms of use|privacy policy|cookie policy|uses cookies|use of cookies|use cookies"
-_JAVASCRIPT_NOTICE = (
-    r"javascript[^\n]*(?:enabl|disabl|turn(?:ed)? on|support|requir|must|need|browser|switch)"
-    r"|(?:enabl|disabl|turn(?:ed)? on|support|requir|must|need|browser|switch)[^\n]*javascript"
+POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+_JAVASCRIPT_NOTICE = re.compile(
+    r"(?:enabl\w*|turn\w* on|activat\w*|allow)[ \t]+(?:your[ \t]+)?javascript"
+    r"|javascript[ \t]+(?:is[ \t]+|must[ \t]+be[ \t]+|to[ \t]+be[ \t]+)?(?:not[ \t]+)?(?:disabled|enabled|turned"
+    r" off|required|switched off|support)|requires?[ \t]+javascript|(?:does not|doesn't)[ \t]+support[ \t]+javascript"
 )
 
 
@@ -181,18 +185,25 @@ class C4LinesMapper(Mapper):
     """
 
     name = "c4_lines"
-    _ANY = re.compile(f"javascript|{_POLICY}", re.IGNORECASE)
 
     def __init__(self, max_line_chars: int = 300) -> None:
         if max_line_chars < 1:
             raise ValueError(f"max_line_chars must be >= 1, got {max_line_chars}")
         self.max_line_chars = max_line_chars
-        self._pattern = _line_remover(
-            rf"[^\n]*(?:{_POLICY})[^\n]*|[^\n]*(?:{_JAVASCRIPT_NOTICE})[^\n]*", max_line_chars
-        )
+
+    def _is_notice(self, line: str) -> bool:
+        if len(line) > self.max_line_chars or "$" in line or "\\" in line:
+            return False
+        lowered = line.lower()
+        return any(p in lowered for p in POLICY_PHRASES) or bool(_JAVASCRIPT_NOTICE.search(lowered))
 
     def map_text(self, text: str, doc: Doc) -> str:
-        return self._pattern.sub("", text) if self._ANY.search(text) else text
+        lowered = text.lower()
+        if "javascript" not in lowered and not any(p in lowered for p in POLICY_PHRASES):
+            return text
+        lines = text.split("\n")
+        kept = [line for line in lines if not self._is_notice(line)]
+        return text if len(kept) == len(lines) else "\n".join(kept)
 
 
 def default_mappers(domain: str) -> list[Mapper]:
