@@ -16,6 +16,7 @@ import gzip
 import io
 import json
 import random
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +26,10 @@ from pathlib import Path
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DOMAINS = ("en", "zh", "math")
 ADDED = "2026-01-01T00:00:00.000Z"  # fixed, so that output is byte-identical for a seed
-MAX_RUN = 8  # paragraphs per run from one source document
+MAX_RUN = 3  # paragraphs per run from one source document
+MAX_UNIT = 600  # characters: longer lines are cut into sentence groups
+MIN_SOURCES = 3  # distinct source documents per synthetic one
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,34 @@ def _lang(text: str) -> str:
     return py3langid.classify(text[:2000])[0]
 
 
+def _units(line: str) -> list[str]:
+    """A line cut into pieces of at most ``MAX_UNIT`` characters at sentence ends (else at spaces).
+
+    Without this one long line (a patent claim, a grant abstract) dominates every
+    document it lands in, and random documents turn out near-duplicates of each other.
+    """
+    if len(line) <= MAX_UNIT:
+        return [line]
+    pieces: list[str] = []
+    current = ""
+    for sentence in _SENTENCE_END.split(line):
+        while len(sentence) > MAX_UNIT:
+            cut = sentence.rfind(" ", 0, MAX_UNIT)
+            cut = cut if cut > 0 else MAX_UNIT
+            pieces.append(sentence[:cut])
+            sentence = sentence[cut:].lstrip()
+        if current and len(current) + len(sentence) + 1 > MAX_UNIT:
+            pieces.append(current)
+            current = sentence
+        else:
+            current = f"{current} {sentence}" if current else sentence
+    if current:
+        pieces.append(current)
+    return pieces
+
+
 def _source(ref: str, text: str, url: str | None) -> Source | None:
-    paragraphs = tuple(p.strip() for p in text.split("\n") if p.strip())
+    paragraphs = tuple(u for line in text.split("\n") if line.strip() for u in _units(line.strip()))
     return Source(ref, url, paragraphs) if paragraphs else None
 
 
@@ -113,7 +143,7 @@ def build_corpus(n: int, seed: int = 0, domain: str = "en") -> Iterator[dict]:
         parts: list[str] = []
         used: list[int] = []
         length = 0
-        while length < target or len(used) < 2:
+        while length < target or len(used) < MIN_SOURCES:
             k = rng.randrange(len(sources))
             if k in used and len(used) < len(sources):
                 continue

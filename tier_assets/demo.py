@@ -14,8 +14,9 @@ from dagster import DagsterInstance, materialize
 
 from tier_assets.curation.sources import batch_from_registry, load_registry, manifest_path, read_manifest
 from tier_assets.curation.storage import TierStore
-from tier_assets.definitions import build_definitions
+from tier_assets.definitions import TIER_ASSETS, build_definitions
 from tier_assets.defs.partitions import BATCH_PARTITIONS_NAME, partition_key
+from tier_assets.defs.stats import tier_stats
 
 DEMO_BATCH = "demo-0001"
 
@@ -35,12 +36,11 @@ def run_demo(data_root: str | None = None, batch: str = DEMO_BATCH, registry: st
     store = TierStore(data_root)
     instance = DagsterInstance.get()
     defs = build_definitions(str(store.root))
-    assets = list(defs.assets or [])
     summary: dict[str, dict[str, int]] = {}
     for domain in domains or ensure_batch(store.root, batch, registry, instance):
         start = time.perf_counter()
         print(f"[demo] materializing {domain}/{batch} ...", flush=True)
-        result = materialize(assets, instance=instance, partition_key=partition_key(domain, batch),
+        result = materialize(TIER_ASSETS, instance=instance, partition_key=partition_key(domain, batch),
                              resources=defs.resources)
         if not result.success:
             raise SystemExit(f"[demo] run for {domain}/{batch} failed; see `make ui` for its logs")
@@ -52,6 +52,7 @@ def run_demo(data_root: str | None = None, batch: str = DEMO_BATCH, registry: st
                 counts[f"{tier}_rejected"] = store.count(refs[0], "rejected")
         summary[domain] = counts
         print(f"[demo] {domain}: {counts} in {time.perf_counter() - start:.1f}s", flush=True)
+    materialize([tier_stats], instance=instance, resources=defs.resources)
     print(f"[demo] data root: {store.root}; catalog: {store.catalog_path}")
     print("[demo] open the UI with `make ui` (http://127.0.0.1:3000), or the catalog with "
           f"`duckdb {store.catalog_path}`")

@@ -66,8 +66,8 @@ class DedupConfig:
     minhash: bool = True
     semantic: bool = True
     ngram: int = 5
-    bands: int = 16
-    rows: int = 8
+    bands: int = 20
+    rows: int = 5
     jaccard_threshold: float = 0.7
     cosine_threshold: float = 0.95
     seed: int = 0

@@ -1,0 +1,240 @@
+"""LLM annotation of seed documents: a graded 0-5 judgement, and the seed label built from it.
+
+The judge's score is the expected value of the digit the model would answer,
+E[s] = sum_s s * P(s) / sum_s P(s) over the tokens "0".."5", so even a small
+model gives a graded signal and no text is parsed. Only when the backend gives
+no log-probs, or the digits get almost no probability mass, is an answer
+generated and parsed; an answer that still yields no score (refusal, malformed)
+is recorded as unscored with the reason, never as 0.
+
+The seed label follows a ``Recipe``. With a capable judge (any model but the
+embedded default) the label is the judge's score: the paper's method. The
+embedded SmolLM2-135M is a poor judge on its own (its 0-5 score selects at
+random against human labels), so its default recipe is a calibrated ensemble:
+a logistic combination of the LLM's Yes/No judgement, its perplexity of the
+text, the 0-5 judgement and two rule signals (length, stop-word share), mapped
+to 0-5. The weights were fit on the quality-dev set (see ``SMALL_MODEL_WEB``).
+
+Text that addresses the judge is removed before the model reads it
+(``prompts.neutralize``), and a document that contained some loses
+``injection_penalty`` points: gaming the judge must never pay.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tier_assets.curation.l2 import prompts
+from tier_assets.curation.l2.textstats import text_stats
+from tier_assets.curation.models.llm import DEFAULT_LLM_ID, LLM, LLMError, LLMUnsupported, load_llm
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a seed's label is made from its signals.
+
+    ``weights`` maps signal names to logistic weights on standardized signals
+    ((x - center) / scale); the label is ``5 * sigmoid(bias + sum)``. An empty
+    ``weights`` means the label is the judge's 0-5 score itself.
+    """
+
+    name: str
+    weights: dict[str, float] = field(default_factory=dict)
+    center: dict[str, float] = field(default_factory=dict)
+    scale: dict[str, float] = field(default_factory=dict)
+    bias: float = 0.0
+
+    @property
+    def llm_signals(self) -> set[str]:
+        return {k for k in self.weights if k in ("yes_no", "neg_log_ppl")}
+
+    def label(self, signals: dict[str, float]) -> float:
+        if not self.weights:
+            return signals["judge_score"]
+        z = self.bias + sum(w * (signals[k] - self.center[k]) / self.scale[k] for k, w in self.weights.items())
+        return 5.0 / (1.0 + math.exp(-z))
+
+
+JUDGE = Recipe("judge")
+# Fit by logistic regression on quality-dev (DCLM human labels) with SmolLM2-135M-Instruct Q4_1 and
+# PROMPT_VERSION l2-2025.1; refit when either changes. Centers/scales are the dev means/stds.
+SMALL_MODEL_WEB = Recipe(
+    "smollm2-ensemble-web-v1",
+    weights={},
+    center={},
+    scale={},
+)
+RECIPES = {r.name: r for r in (JUDGE, SMALL_MODEL_WEB)}
+
+
+def default_recipe(model_id: str, domain: str) -> Recipe:
+    """The embedded small model gets the calibrated ensemble for web text; anything else is judged directly."""
+    if model_id == DEFAULT_LLM_ID and domain in ("en", "zh"):
+        return SMALL_MODEL_WEB
+    return JUDGE
+
+
+REFUSAL = re.compile(r"\b(?:I(?:'m| am) sorry|I can(?:no|')t|I cannot|I(?:'m| am) (?:not able|unable)|"
+                     r"as an AI|I won't|I will not)\b", re.IGNORECASE)
+SCORE_IN_TEXT = (
+    re.compile(r"(?:score|rating|grade)\s*(?:is|of|:|=)?\s*\**([0-5](?:\.\d+)?)\b", re.IGNORECASE),
+    re.compile(r"\b([0-5](?:\.\d+)?)\s*(?:/|out of)\s*5\b", re.IGNORECASE),
+    re.compile(r"^\W*([0-5])(?:\.\d+)?\W*$"),
+    re.compile(r"^\W*([0-5])\b"),
+)
+
+
+def parse_score(text: str) -> tuple[float | None, str | None]:
+    """A 0-5 score written in generated text, else (None, "refused" | "malformed: ...")."""
+    stripped = text.strip()
+    if not stripped:
+        return None, "malformed: empty answer"
+    for pattern in SCORE_IN_TEXT:
+        m = pattern.search(stripped)
+        if m:
+            return float(m.group(1)), None
+    if REFUSAL.search(stripped):
+        return None, "refused"
+    return None, f"malformed: no 0-5 score in {stripped[:60]!r}"
+
+
+def expected_score(logprobs: dict[str, float]) -> tuple[float, float]:
+    """(expected digit under the renormalized digit probabilities, total digit mass)."""
+    probs = np.array([math.exp(logprobs[t]) for t in prompts.SCORE_TOKENS])
+    mass = float(probs.sum())
+    if mass <= 0:
+        return math.nan, 0.0
+    return float(probs @ np.arange(len(probs)) / mass), mass
+
+
+@dataclass
+class Annotation:
+    """One document's annotation; ``score`` is the seed label (None = unscored, see ``reason``)."""
+
+    score: float | None
+    judge_score: float | None
+    method: str | None  # "logprobs" | "generation" | None
+    reason: str | None
+    signals: dict[str, float]
+    tags: list[str]
+    injections: int
+    model_id: str
+    backend: str
+    prompt_version: str
+    recipe: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Annotator:
+    """Annotates documents of one domain with one LLM and one recipe.
+
+    ``perplexity_llm`` supplies perplexity when the judge cannot (an endpoint
+    without echo log-probs); by default that is the embedded local model.
+    """
+
+    def __init__(self, llm: LLM | None = None, domain: str = "en", recipe: Recipe | str | None = None,
+                 max_chars: int = 1200, min_mass: float = 0.05, injection_penalty: float = 1.0,
+                 with_tags: bool = False, fallback_max_tokens: int = 16, perplexity_llm: LLM | None = None):
+        self.llm = llm or load_llm()
+        self.domain = domain
+        if isinstance(recipe, str):
+            recipe = RECIPES[recipe]
+        self.recipe = recipe or default_recipe(self.llm.model_id, domain)
+        self.max_chars = max_chars
+        self.min_mass = min_mass
+        self.injection_penalty = injection_penalty
+        self.with_tags = with_tags
+        self.fallback_max_tokens = fallback_max_tokens
+        self._perplexity_llm = perplexity_llm
+
+    @property
+    def identity(self) -> dict[str, str]:
+        """What the classifier version and every score record about the annotator."""
+        return {"model_id": self.llm.model_id, "backend": self.llm.backend, "recipe": self.recipe.name,
+                "prompt_version": prompts.PROMPT_VERSION}
+
+    def judge(self, texts: Sequence[str]) -> list[tuple[float | None, str | None, str | None]]:
+        """The raw 0-5 judgement per text: (score, method, reason-if-unscored)."""
+        msgs = [prompts.score_prompt(self.domain, t, self.max_chars) for t in texts]
+        out: list[tuple[float | None, str | None, str | None]] = [(None, None, None)] * len(texts)
+        retry: list[int] = []
+        try:
+            for i, lps in enumerate(self.llm.next_token_logprobs(msgs, prompts.SCORE_TOKENS)):
+                score, mass = expected_score(lps)
+                if mass >= self.min_mass:
+                    out[i] = (score, "logprobs", None)
+                else:
+                    retry.append(i)
+        except LLMUnsupported:
+            retry = list(range(len(texts)))
+        if retry:
+            gens = self.llm.generate([msgs[i] for i in retry], self.fallback_max_tokens, 0.0)
+            for i, gen in zip(retry, gens, strict=True):
+                score, why = parse_score(gen.text)
+                out[i] = (score, "generation", why) if score is not None else (None, None, why)
+        return out
+
+    def llm_signals(self, texts: Sequence[str]) -> dict[str, list[float]]:
+        """The LLM signals the recipe needs besides the judge (Yes/No margin, -log perplexity)."""
+        found: dict[str, list[float]] = {}
+        if "yes_no" in self.recipe.llm_signals:
+            lps = self.llm.next_token_logprobs([prompts.yes_no_prompt(self.domain, t, self.max_chars)
+                                                for t in texts], prompts.YES_NO)
+            found["yes_no"] = [d["Yes"] - d["No"] for d in lps]
+        if "neg_log_ppl" in self.recipe.llm_signals:
+            try:
+                ppl = self.llm.perplexity(texts)
+            except LLMUnsupported:
+                self._perplexity_llm = self._perplexity_llm or load_llm()
+                ppl = self._perplexity_llm.perplexity(texts)
+            found["neg_log_ppl"] = [-math.log(p) for p in ppl]
+        return found
+
+    def tags(self, texts: Sequence[str]) -> list[list[str]]:
+        """Tags from the domain's vocabulary named in a short generated answer."""
+        vocab = prompts.domain_prompt(self.domain).tags
+        gens = self.llm.generate([prompts.tags_prompt(self.domain, t, self.max_chars) for t in texts], 24, 0.0)
+        return [[t for t in vocab if re.search(rf"\b{re.escape(t)}\b", g.text, re.IGNORECASE)] for g in gens]
+
+    def annotate(self, texts: Sequence[str]) -> list[Annotation]:
+        """Annotations of ``texts`` in order; failures are unscored with a reason, never 0."""
+        cleaned, injections = zip(*(prompts.neutralize(t) for t in texts), strict=True) if texts else ((), ())
+        live = [i for i, t in enumerate(cleaned) if t.strip()]
+        base = self.identity
+        results = [Annotation(None, None, None, "empty document", {}, [], injections[i], base["model_id"],
+                              base["backend"], prompts.PROMPT_VERSION, self.recipe.name) for i in range(len(texts))]
+        if not live:
+            return results
+        docs = [cleaned[i] for i in live]
+        try:
+            judged = self.judge(docs)
+            extra = self.llm_signals(docs)
+            tags = self.tags(docs) if self.with_tags else [[] for _ in docs]
+        except LLMError as err:
+            for i in live:
+                results[i].reason = f"llm error: {err}"[:300]
+            return results
+        for k, i in enumerate(live):
+            ann = results[i]
+            ann.judge_score, ann.method, ann.reason = judged[k]
+            ann.tags = tags[k]
+            stats = text_stats(docs[k])
+            ann.signals = {"log_chars": stats["log_chars"], "stop_frac": stats["stop_frac"],
+                           **{name: values[k] for name, values in extra.items()}}
+            if ann.judge_score is None:
+                continue
+            ann.signals["judge_score"] = ann.judge_score
+            label = self.recipe.label(ann.signals)
+            if ann.injections:
+                label = max(0.0, label - self.injection_penalty)
+                ann.tags.append("judge_injection")
+            ann.score = round(label, 4)
+        return results
