@@ -6,6 +6,7 @@ from tier_assets.defs.l0 import l0_raw
 from tier_assets.defs.l1 import l1_filtered
 from tier_assets.defs.promotion import build_promotion_sensors
 from tier_assets.defs.resources import TierStoreResource, default_data_root
+from tier_assets.defs.schedules import build_stale_schedule
 from tier_assets.defs.sensors import inbox_sensor
 from tier_assets.defs.stats import tier_stats
 
@@ -18,6 +19,7 @@ def build_definitions(data_root: str | None = None) -> Definitions:
     return Definitions(
         assets=assets,
         sensors=[inbox_sensor, *build_promotion_sensors(keys)],
+        schedules=[build_stale_schedule(keys)],
         resources={"tier_store": TierStoreResource(data_root=data_root or default_data_root())},
     )
 

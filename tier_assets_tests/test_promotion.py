@@ -82,3 +82,38 @@ def test_does_not_repromote_when_next_tier_ran_in_the_same_run(dagster_instance,
                 resources=resources)
     result, _ = _tick(_sensors()["promote_l0_raw_to_l1_filtered"], dagster_instance, resources)
     assert not result.run_requests
+
+
+def test_stale_schedule_backfills_partitions_of_an_older_recipe(dagster_instance, data_root, tmp_path,
+                                                                monkeypatch):
+    from dagster import build_schedule_context
+
+    from tier_assets.curation.l1.recipe import DEFAULT_RECIPE
+    from tier_assets.definitions import build_definitions
+
+    resources = {"tier_store": TierStoreResource(data_root=str(data_root))}
+    write_manifest(data_root, BatchManifest("b1", now_iso(), [SourceEntry("rp", "en", "jsonl", str(RP), (), "rp")]))
+    dagster_instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, ["b1"])
+    materialize([l0_raw, l1_filtered], instance=dagster_instance, partition_key=partition_key("en", "b1"),
+                resources=resources)
+    defs = build_definitions(str(data_root))
+    schedule = defs.get_schedule_def("stale_partitions_backfill")
+
+    def evaluate():
+        with build_schedule_context(instance=dagster_instance, resources=resources,
+                                    repository_def=defs.get_repository_def()) as ctx:
+            return schedule.evaluate_tick(ctx)
+
+    assert not evaluate().run_requests
+
+    # a new recipe (here: another decontamination n-gram size) makes the partition stale
+    newer = tmp_path / "l1.yaml"
+    newer.write_text(DEFAULT_RECIPE.read_text().replace("decontam: {n: 13", "decontam: {n: 12"))
+    monkeypatch.setenv("TIER_ASSETS_L1_RECIPE", str(newer))
+    (request,) = evaluate().run_requests
+    assert request.partition_key == "b1|en"
+    assert [k.to_user_string() for k in request.asset_selection] == ["l1_filtered"]
+    assert "l1_recipe" in request.tags["tier_assets/stale_reason"]
+
+    materialize([l1_filtered], instance=dagster_instance, partition_key=request.partition_key, resources=resources)
+    assert not evaluate().run_requests

@@ -47,7 +47,6 @@ MINHASH_META = b"tier_assets.dedup.minhash"
 EMBEDDER_META = b"tier_assets.dedup.embedder"
 CJK_CHAR_SHARE = 0.3  # above this share of CJK characters, shingle characters instead of words
 _BLOCK = 2048  # shingles per vectorized MinHash block: (num_perm x block) uint32 stays in cache
-_MASK64 = (1 << 64) - 1
 
 STAGES = {"exact": "dedup_exact", "minhash": "dedup_minhash", "semantic": "dedup_semantic"}
 REASONS = {"exact": "exact_duplicate", "minhash": "near_duplicate", "semantic": "semantic_duplicate"}

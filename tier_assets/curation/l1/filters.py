@@ -649,38 +649,65 @@ _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
 _LINE_BREAKS = re.compile(r"\n+")
 
 
+_U64 = (1 << 64) - 1
+_BASE = 0x100000001B3  # multiplier of the polynomial string hash below
+
+
+def _string_hash(token: str) -> int:
+    h = 0
+    for ch in token:
+        h = (h * _BASE + ord(ch)) & _U64
+    return h
+
+
+_TOKEN_HASH = _Memo(_string_hash, 500_000)
+_TOKEN_SHIFT = _Memo(lambda t: pow(_BASE, len(t), 1 << 64), 500_000)
+
+
 class _WordNgrams:
     """Word n-grams of one document as 64-bit hashes, for Gopher's n-gram repetition rules.
 
-    Hashing with numpy instead of building tuples keeps the per-word work in C. Distinct n-grams could share
-    a hash only by a 64-bit collision, which real text does not produce.
+    Hashing with numpy instead of building strings keeps the per-word work in C. Gopher's top n-grams are
+    compared as word sequences, its repeated n-grams as concatenated strings (as DataTrove joins them), so
+    each has its own hash; distinct n-grams could share one only by a 64-bit collision.
     """
 
     _MUL = np.uint64(0x9E3779B97F4A7C15)
     _SHIFT = np.uint64(29)
 
     def __init__(self, words: list[str]) -> None:
+        n = len(words)
         first_seen: dict[str, int] = {}
-        self._ids = np.fromiter(map(first_seen.setdefault, words, count()), dtype=np.uint64, count=len(words))
-        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-        self._cum = np.concatenate(([0], np.cumsum(lengths))).tolist()
-        self._hashes = {1: self._ids}
-        self._all_distinct_from: int | None = None  # no n-gram repeats at this n, hence none at any larger n
+        ids = np.fromiter(map(first_seen.setdefault, words, count()), dtype=np.uint64, count=n)
+        self._seq = {1: ids}
+        self._text = {1: np.fromiter(map(_TOKEN_HASH.__getitem__, words), dtype=np.uint64, count=n)}
+        self._shift = np.fromiter(map(_TOKEN_SHIFT.__getitem__, words), dtype=np.uint64, count=n)
+        self._cum = np.concatenate(([0], np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=n)))).tolist()
 
-    def hashes(self, n: int) -> np.ndarray:
-        """Hash of the n-gram starting at each position (positions 0 .. len(words) - n)."""
-        k = max(m for m in self._hashes if m <= n)
-        h = self._hashes[k]
+    def _sequence_hashes(self, n: int) -> np.ndarray:
+        """Hash of the word sequence starting at each position (mixing, so word order matters)."""
+        k = max(m for m in self._seq if m <= n)
+        h, ids = self._seq[k], self._seq[1]
         while k < n:
-            h = ((h[:-1] ^ (h[:-1] >> self._SHIFT)) * self._MUL) + self._ids[k:]
+            h = ((h[:-1] ^ (h[:-1] >> self._SHIFT)) * self._MUL) + ids[k:]
             k += 1
-            self._hashes[k] = h
+            self._seq[k] = h
+        return h
+
+    def _text_hashes(self, n: int) -> np.ndarray:
+        """Polynomial hash of the n words concatenated, at each position: H(a + b) = H(a) * B^len(b) + H(b)."""
+        k = max(m for m in self._text if m <= n)
+        h, single = self._text[k], self._text[1]
+        while k < n:
+            h = h[:-1] * self._shift[k:] + single[k:]
+            k += 1
+            self._text[k] = h
         return h
 
     def top_chars(self, n: int) -> int:
         """Characters covered by the most frequent n-gram (joined with spaces) times its count; on ties the
         n-gram seen first wins, as with ``Counter.most_common``."""
-        _, first, counts = np.unique(self.hashes(n), return_index=True, return_counts=True)
+        _, first, counts = np.unique(self._sequence_hashes(n), return_index=True, return_counts=True)
         top = int(counts.max())
         pos = int(first[counts == top].min())
         return (self._cum[pos + n] - self._cum[pos] + n - 1) * top
@@ -691,11 +718,8 @@ class _WordNgrams:
         Only n-grams occurring more than once can be repeats, so the scan visits just those positions: the
         positions in between would enter the seen set without ever being looked up again.
         """
-        if self._all_distinct_from is not None and n >= self._all_distinct_from:
-            return 0
-        _, groups, counts = np.unique(self.hashes(n), return_inverse=True, return_counts=True)
+        _, groups, counts = np.unique(self._text_hashes(n), return_inverse=True, return_counts=True)
         if len(counts) == len(groups):
-            self._all_distinct_from = min(n, self._all_distinct_from or n)
             return 0
         positions = np.flatnonzero(counts[groups] > 1)
         cum, seen, repeated, next_free = self._cum, set(), 0, 0

@@ -1,6 +1,7 @@
 """The L1 recipe: every L1 setting for one domain, validated before any work starts.
 
-Defaults live in ``recipes/l1.yaml``; a run may override any key. The recipe's
+Defaults live in ``recipes/l1.yaml`` (or the file named by ``$TIER_ASSETS_L1_RECIPE``);
+a run may override any key. The recipe's
 ``fingerprint`` covers every setting and the benchmark set, so signatures cached
 under one recipe are never reused under another, and L1 partitions made with an
 older recipe can be found (staleness).
@@ -9,6 +10,7 @@ older recipe can be found (staleness).
 from __future__ import annotations
 
 import copy
+import os
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +75,7 @@ def load_l1_recipe(domain: str, overrides: dict[str, Any] | None = None,
     """Merge defaults, domain settings and ``overrides``; raise ValueError on anything invalid."""
     if domain not in DOMAINS:
         raise ValueError(f"L1 recipe: unknown domain {domain!r}")
-    data = yaml.safe_load(Path(path or DEFAULT_RECIPE).read_text()) or {}
+    data = yaml.safe_load(Path(path or os.environ.get("TIER_ASSETS_L1_RECIPE") or DEFAULT_RECIPE).read_text()) or {}
     merged = _merge(_merge(data.get("defaults", {}), data.get("domains", {}).get(domain, {})), overrides or {})
     unknown = sorted(set(merged) - set(SECTIONS))
     if unknown:

@@ -1,0 +1,74 @@
+"""Stale partitions: tier partitions made by an older recipe, benchmark set or model.
+
+Each tier records what made it in the ``models`` JSON column (``l1_recipe``,
+``l2_classifier``, ...). A partition is stale when the version it recorded is not
+the one the current configuration would use; a scheduled backfill re-runs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tier_assets.curation.catalog import connect
+from tier_assets.curation.storage import TierStore
+
+# tier -> (models key, function domain -> current version)
+VersionFn = Callable[[str], str | None]
+
+
+@dataclass(frozen=True)
+class Stale:
+    tier: str
+    domain: str
+    batch: str
+    key: str
+    recorded: str | None
+    current: str
+
+
+def current_l1_version(domain: str) -> str:
+    from tier_assets.curation.l1.recipe import load_l1_recipe
+
+    return load_l1_recipe(domain).fingerprint
+
+
+VERSIONED: dict[str, tuple[str, VersionFn]] = {"L1": ("l1_recipe", current_l1_version)}
+
+
+def register_version(tier: str, key: str, fn: VersionFn) -> None:
+    """Let a tier declare which ``models`` key versions it (e.g. L2's classifier)."""
+    VERSIONED[tier] = (key, fn)
+
+
+def recorded_versions(store: TierStore, tier: str, key: str) -> dict[tuple[str, str], set[str | None]]:
+    """(domain, batch) -> the distinct ``models[key]`` values in the partition (kept and rejected)."""
+    con = connect(store)
+    try:
+        view = tier.lower()
+        rows = con.execute(
+            f"SELECT domain, batch, json_extract_string(models, '$.{key}') AS v FROM {view} "
+            f"UNION SELECT domain, batch, json_extract_string(models, '$.{key}') FROM {view}_rejected"
+        ).fetchall()
+    finally:
+        con.close()
+    out: dict[tuple[str, str], set[str | None]] = {}
+    for domain, batch, version in rows:
+        out.setdefault((domain, batch), set()).add(version)
+    return out
+
+
+def stale_partitions(store: TierStore, tiers: list[str] | None = None) -> list[Stale]:
+    """Every partition of ``tiers`` whose recorded version differs from the current one."""
+    stale = []
+    for tier in tiers or list(VERSIONED):
+        key, current_fn = VERSIONED[tier]
+        current: dict[str, str | None] = {}
+        for (domain, batch), versions in sorted(recorded_versions(store, tier, key).items()):
+            if domain not in current:
+                current[domain] = current_fn(domain)
+            want = current[domain]
+            if want is not None and versions != {want}:
+                recorded = sorted(v for v in versions if v)[:1] or [None]
+                stale.append(Stale(tier, domain, batch, key, recorded[0], want))
+    return stale
