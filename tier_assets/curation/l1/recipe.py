@@ -10,8 +10,8 @@ older recipe can be found (staleness).
 from __future__ import annotations
 
 import copy
-import os
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
