@@ -33,6 +33,62 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_rows(rows: list[dict], columns: list[str] | None = None) -> None:
+    from tier_assets.curation.stats import markdown_table
+
+    if columns:
+        rows = [{c: r.get(c) for c in columns} for r in rows]
+    print(markdown_table(rows, max_rows=10_000))
+
+
+def _cmd_lineage(args: argparse.Namespace) -> int:
+    from tier_assets.curation.stats import run_sql
+
+    rows = run_sql(TierStore(args.data_root), "lineage", {"doc_id": args.doc_id})
+    if not rows:
+        print(f"unknown doc_id {args.doc_id!r}: it is in no tier and no rejected set", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(rows, default=str, indent=1))
+        return 0
+    for direction, title in (("down", "ancestors (down to the L0 source)"), ("up", "derived records")):
+        part = [r for r in rows if r["direction"] == direction]
+        print(f"## {title}: {len(part)}")
+        if part:
+            _print_rows(part, ["depth", "tier", "doc_id", "kept", "stage", "reason", "domain", "batch", "source",
+                               "source_file", "record_index", "byte_offset", "url", "warc_record_id"])
+    return 0
+
+
+def _cmd_dup_cluster(args: argparse.Namespace) -> int:
+    from tier_assets.curation.stats import run_sql
+
+    rows = run_sql(TierStore(args.data_root), "dup_cluster", [args.doc_id])
+    if not rows:
+        print(f"doc_id {args.doc_id!r} is in no duplicate cluster of L1", file=sys.stderr)
+        return 2
+    _print_rows(rows)
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from tier_assets.curation.stats import STATS_QUERIES, run_sql
+
+    for name in args.query or STATS_QUERIES:
+        print(f"## {name}")
+        _print_rows(run_sql(TierStore(args.data_root), name))
+        print()
+    return 0
+
+
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    from tier_assets.demo import backfill
+
+    done = backfill(args.data_root, args.asset, args.domain, args.batch, args.stale)
+    print(json.dumps({"asset": args.asset, "partitions": done}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tier-assets", description=__doc__)
     parser.add_argument("--data-root", default=None, help="data root (default: $TIER_ASSETS_DATA_ROOT or ./data)")
@@ -48,6 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("batch")
     p.add_argument("--registry", default=None)
     p.set_defaults(func=_cmd_add_batch)
+
+    p = sub.add_parser("lineage", help="trace a record down to its L0 source and up to everything derived from it")
+    p.add_argument("doc_id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_lineage)
+
+    p = sub.add_parser("dup-cluster", help="show the L1 duplicate cluster of a document (kept twin + duplicates)")
+    p.add_argument("doc_id")
+    p.set_defaults(func=_cmd_dup_cluster)
+
+    p = sub.add_parser("stats", help="print the tier stats (the SQL in sql/ over the catalog views)")
+    p.add_argument("query", nargs="*", help="tier_summary, funnel, rejection_reasons, score_distribution, ...")
+    p.set_defaults(func=_cmd_stats)
+
+    p = sub.add_parser("backfill", help="materialize an asset for many partitions through Dagster")
+    p.add_argument("asset", help="e.g. l1_filtered")
+    p.add_argument("--domain", action="append", help="only these domains (repeatable)")
+    p.add_argument("--batch", action="append", help="only these batches (repeatable)")
+    p.add_argument("--stale", action="store_true", help="only partitions made by an older recipe/classifier")
+    p.set_defaults(func=_cmd_backfill)
 
     p = sub.add_parser("catalog", help="(re)build catalog.duckdb with one view per tier and rejected set")
     p.set_defaults(func=_cmd_catalog)

@@ -57,3 +57,35 @@ def run_demo(data_root: str | None = None, batch: str = DEMO_BATCH, registry: st
     print("[demo] open the UI with `make ui` (http://127.0.0.1:3000), or the catalog with "
           f"`duckdb {store.catalog_path}`")
     return summary
+
+
+def backfill(data_root: str | None, asset_key: str, domains: list[str] | None = None,
+             batches: list[str] | None = None, stale_only: bool = False) -> list[str]:
+    """Materialize ``asset_key`` for every matching partition, one Dagster run each, in key order."""
+    from tier_assets.curation.staleness import stale_partitions
+    from tier_assets.defs.schedules import TIER_ASSET
+
+    store = TierStore(data_root)
+    instance = DagsterInstance.get()
+    defs = build_definitions(str(store.root))
+    asset = next((a for a in TIER_ASSETS if a.key.to_user_string() == asset_key), None)
+    if asset is None:
+        raise SystemExit(f"unknown asset {asset_key!r}; tier assets: {[a.key.to_user_string() for a in TIER_ASSETS]}")
+    keys = sorted(instance.get_dynamic_partitions(BATCH_PARTITIONS_NAME))
+    wanted = [(d, b) for b in keys for d in ("en", "zh", "math", "code")
+              if (not domains or d in domains) and (not batches or b in batches)]
+    if batches and set(batches) - set(keys):
+        raise SystemExit(f"unknown batch(es) {sorted(set(batches) - set(keys))}; known: {keys}")
+    if stale_only:
+        tier = next(t for t, k in TIER_ASSET.items() if k == asset_key)
+        stale = {(s.domain, s.batch) for s in stale_partitions(store, [tier])}
+        wanted = [p for p in wanted if p in stale]
+    done = []
+    for domain, batch in wanted:
+        if not read_manifest(store.root, batch).for_domain(domain):
+            continue
+        result = materialize([asset], instance=instance, partition_key=partition_key(domain, batch),
+                             resources=defs.resources, selection=[asset.key], raise_on_error=False)
+        done.append(f"{batch}|{domain}:{'ok' if result.success else 'failed'}")
+        print(f"[backfill] {asset_key} {domain}/{batch}: {'ok' if result.success else 'FAILED'}", flush=True)
+    return done

@@ -140,7 +140,12 @@ def default_spec(stage: str, token_budget: int | None = None, seed: int = 0) -> 
         )
     if stage == "sft":
         return StageSpec(
-            "sft", {"L3": 0.7, "L4": 0.3}, budget, seed=seed, l3_formats=("qa", "dialogue"), record_format="chat"
+            "sft",
+            {"L3": 0.7, "L4": 0.3},
+            budget,
+            seed=seed,
+            l3_formats=("qa", "dialogue"),
+            record_format="chat",
         )
     if stage == "rag":
         return StageSpec("rag", {"L4": 1.0}, budget, seed=seed, record_format="item", index_path="index/L4")
@@ -195,7 +200,9 @@ class Manifest:
 
 def _tokens_sql() -> str:
     cases = " ".join(f"WHEN '{d}' THEN {r}" for d, r in CHARS_PER_TOKEN.items())
-    return f"CAST(ceil(coalesce(n_chars, 0) / CASE domain {cases} ELSE {DEFAULT_CHARS_PER_TOKEN} END) AS BIGINT)"
+    return (
+        f"CAST(ceil(coalesce(n_chars, 0) / CASE domain {cases} ELSE {DEFAULT_CHARS_PER_TOKEN} END) AS BIGINT)"
+    )
 
 
 def _candidates_sql(spec: StageSpec, tier: str) -> str:
@@ -240,7 +247,9 @@ def _execute(con: duckdb.DuckDBPyConnection, sql: str, spec: StageSpec) -> duckd
     return con.execute(sql, _params(spec, _used_params(sql)))
 
 
-def allocate(spec: StageSpec, available: Mapping[tuple[str, str], int]) -> tuple[dict[str, int], dict]:
+def allocate(
+    spec: StageSpec, available: Mapping[tuple[str, str], int]
+) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
     """Requested tokens per tier and per (tier, domain) cell, floored so they sum to <= the budget."""
     tier_req: dict[str, int] = {}
     cell_req: dict[tuple[str, str], int] = {}
@@ -263,13 +272,17 @@ def allocate(spec: StageSpec, available: Mapping[tuple[str, str], int]) -> tuple
     return tier_req, cell_req
 
 
-def _select(con: duckdb.DuckDBPyConnection, spec: StageSpec) -> tuple[dict, dict, dict[str, int]]:
+def _select(
+    con: duckdb.DuckDBPyConnection, spec: StageSpec
+) -> tuple[dict[tuple[str, str], tuple[int, int]], dict[tuple[str, str], int], dict[str, int]]:
     """Create temp table ``sel`` (doc_id, tier, domain, tokens, epoch); return availability and requests."""
     cand = " UNION ALL ".join(_candidates_sql(spec, t) for t in spec.tiers)
     _execute(con, f"CREATE TEMP TABLE cand AS {cand}", spec)
     available = {
         (t, d): (int(n), int(tok))
-        for t, d, n, tok in con.execute("SELECT tier, domain, count(*), sum(tokens) FROM cand GROUP BY ALL").fetchall()
+        for t, d, n, tok in con.execute(
+            "SELECT tier, domain, count(*), sum(tokens) FROM cand GROUP BY ALL"
+        ).fetchall()
     }
     tier_req, cell_req = allocate(spec, {k: v[1] for k, v in available.items()})
     alloc = pa.table(
@@ -322,7 +335,8 @@ _QA_TAGS = re.compile(
     r"<(question|problem)>\s*(?P<q>.+?)\s*</\1>.*?<(answer|solution)>\s*(?P<a>.+?)\s*</\3>", re.S | re.I
 )
 _QA_LABELS = re.compile(
-    r"^\s*(?:Q|Question|Problem)\s*[:：]\s*(?P<q>.+?)\n\s*(?:A|Answer|Solution)\s*[:：]\s*(?P<a>.+?)\s*$", re.S | re.I
+    r"^\s*(?:Q|Question|Problem)\s*[:：]\s*(?P<q>.+?)\n\s*(?:A|Answer|Solution)\s*[:：]\s*(?P<a>.+?)\s*$",
+    re.S | re.I,
 )
 _TURN = re.compile(r"^\s*\**(?P<speaker>[^:：\n*]{1,40}?)\**\s*[:：]\s*(?P<text>.*)$")
 
@@ -374,9 +388,13 @@ def chat_messages(tier: str, text: str, signals: Mapping[str, Any]) -> list[dict
     """
     sig = signals.get(tier.lower()) or {}
     messages = sig.get("messages")
-    if isinstance(messages, list) and messages and all(
-        isinstance(m, dict) and m.get("role") in ("system", "user", "assistant") and m.get("content")
-        for m in messages
+    if (
+        isinstance(messages, list)
+        and messages
+        and all(
+            isinstance(m, dict) and m.get("role") in ("system", "user", "assistant") and m.get("content")
+            for m in messages
+        )
     ):
         return [{"role": m["role"], "content": str(m["content"])} for m in messages]
     if sig.get("question") and sig.get("answer"):
@@ -384,8 +402,10 @@ def chat_messages(tier: str, text: str, signals: Mapping[str, Any]) -> list[dict
             {"role": "user", "content": str(sig["question"])},
             {"role": "assistant", "content": str(sig["answer"])},
         ]
-    parsers = (_dialogue_from_text, _qa_from_text) if sig.get("format") == "dialogue" else (
-        _qa_from_text, _dialogue_from_text
+    parsers = (
+        (_dialogue_from_text, _qa_from_text)
+        if sig.get("format") == "dialogue"
+        else (_qa_from_text, _dialogue_from_text)
     )
     for parse in parsers:
         found = parse(text)
@@ -395,7 +415,9 @@ def chat_messages(tier: str, text: str, signals: Mapping[str, Any]) -> list[dict
 
 
 _PARQUET_SCHEMAS = {
-    "text": pa.schema([("text", pa.string()), ("doc_id", pa.string()), ("tier", pa.string()), ("domain", pa.string())]),
+    "text": pa.schema(
+        [("text", pa.string()), ("doc_id", pa.string()), ("tier", pa.string()), ("domain", pa.string())]
+    ),
     "chat": pa.schema(
         [
             ("messages", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
@@ -522,6 +544,29 @@ def _atomic_write_text(path: Path, text: str) -> None:
 # ---------------------------------------------------------------- export
 
 
+@dataclass
+class _Tally:
+    """What the stream delivered: per-cell counts, model versions seen, skipped records, selection hash."""
+
+    cells: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    versions: dict[str, set[str]] = field(default_factory=dict)
+    skipped: int = 0
+    selection: Any = field(default_factory=hashlib.sha256)
+    _seen_models: set[str] = field(default_factory=set)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.selection.update(f"{row['tier']}/{row['doc_id']}/{row['epoch']}\n".encode())
+        cell = self.cells.setdefault((row["tier"], row["domain"]), {"docs": 0, "tokens": 0, "repeats": 0})
+        cell["docs"] += 1
+        cell["tokens"] += row["tokens"]
+        cell["repeats"] += row["epoch"] > 0
+        models = row["models"]
+        if models and models not in self._seen_models:  # many records share one models string
+            self._seen_models.add(models)
+            for key, value in _flatten("", loads(models)):
+                self.versions.setdefault(key, set()).add(value)
+
+
 def export_stage(store: TierStore, spec: StageSpec, out_dir: str | Path) -> Manifest:
     """Sample the stage's mixture from the store, write its shards and ``manifest.json`` into ``out_dir``.
 
@@ -530,39 +575,30 @@ def export_stage(store: TierStore, spec: StageSpec, out_dir: str | Path) -> Mani
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    tally = _Tally()
+    shards: list[ShardInfo] = []
     con = connect(store)
     try:
         available, cell_req, tier_req = _select(con, spec)
-        delivered: dict[tuple[str, str], dict[str, int]] = {}
-        versions: dict[str, set[str]] = {}
-        seen_models: set[str] = set()
-        skipped = 0
-        selection = hashlib.sha256()
-        shards: list[ShardInfo] = []
+        stream = _stream_sql(spec)
+        reader = con.sql(stream, params=_params(spec, _used_params(stream))).to_arrow_reader(
+            STREAM_BATCH_ROWS
+        )
         writer: _ShardWriter | None = None
-        reader = _execute(con, _stream_sql(spec), spec).fetch_record_batch(STREAM_BATCH_ROWS)
         try:
             for batch in reader:
                 for row in batch.to_pylist():
                     record = _format_record(spec, row)
                     if record is None:
-                        skipped += 1
+                        tally.skipped += 1
                         continue
                     if writer is None:
                         writer = _ShardWriter(out, _shard_name(spec, len(shards)), spec)
                     writer.write(record, row["tokens"])
+                    tally.add(row)
                     if writer.docs >= spec.shard_max_docs:
                         shards.append(writer.close())
                         writer = None
-                    selection.update(f"{row['tier']}/{row['doc_id']}/{row['epoch']}\n".encode())
-                    cell = delivered.setdefault((row["tier"], row["domain"]), {"docs": 0, "tokens": 0, "repeats": 0})
-                    cell["docs"] += 1
-                    cell["tokens"] += row["tokens"]
-                    cell["repeats"] += row["epoch"] > 0
-                    if row["models"] and row["models"] not in seen_models:
-                        seen_models.add(row["models"])
-                        for key, value in _flatten("", loads(row["models"])):
-                            versions.setdefault(key, set()).add(value)
             if writer is not None:
                 shards.append(writer.close())
         except BaseException:
@@ -578,9 +614,7 @@ def export_stage(store: TierStore, spec: StageSpec, out_dir: str | Path) -> Mani
             if old.name not in written:
                 old.unlink()
 
-    manifest = _manifest(store, spec, out, available, cell_req, tier_req, delivered, shards, skipped)
-    manifest.versions = {k: sorted(v) for k, v in sorted(versions.items())}
-    manifest.selection_sha256 = selection.hexdigest()
+    manifest = _manifest(store, spec, out, available, cell_req, tier_req, tally, shards)
     _atomic_write_text(manifest.path, json.dumps(manifest.as_dict(), ensure_ascii=False, indent=2) + "\n")
     return manifest
 
@@ -592,16 +626,15 @@ def _manifest(
     available: dict[tuple[str, str], tuple[int, int]],
     cell_req: dict[tuple[str, str], int],
     tier_req: dict[str, int],
-    delivered: dict[tuple[str, str], dict[str, int]],
+    tally: _Tally,
     shards: list[ShardInfo],
-    skipped: int,
 ) -> Manifest:
     """Requested vs delivered per cell, tier and domain, and a sentence for every shortfall."""
     zero = {"docs": 0, "tokens": 0, "repeats": 0}
     cells, shortfalls = [], []
     for tier, domain in sorted(set(cell_req) | set(available), key=lambda k: (TIERS.index(k[0]), k[1])):
         n_avail, tok_avail = available.get((tier, domain), (0, 0))
-        got = delivered.get((tier, domain), zero)
+        got = tally.cells.get((tier, domain), zero)
         requested = cell_req.get((tier, domain), 0)
         reps = spec.repetitions(tier)
         exhausted = tok_avail * reps < requested
@@ -637,15 +670,21 @@ def _manifest(
             "short_tokens": max(0, tier_req[tier] - got_tokens),
         }
         if not any(c["available_docs"] for c in tier_cells):
-            shortfalls.append(f"{tier}: requested {tier_req[tier]:,} tokens, but no {tier} record matches the spec")
+            shortfalls.append(
+                f"{tier}: requested {tier_req[tier]:,} tokens, but no {tier} record matches the spec"
+            )
     domains: dict[str, dict[str, Any]] = {}
     for c in cells:
-        d = domains.setdefault(c["domain"], {"requested_tokens": 0, "delivered_tokens": 0, "delivered_docs": 0})
+        d = domains.setdefault(
+            c["domain"], {"requested_tokens": 0, "delivered_tokens": 0, "delivered_docs": 0}
+        )
         d["requested_tokens"] += c["requested_tokens"]
         d["delivered_tokens"] += c["delivered_tokens"]
         d["delivered_docs"] += c["delivered_docs"]
-    if skipped:
-        shortfalls.append(f"{skipped} selected record(s) had no question/answer or dialogue and were skipped")
+    if tally.skipped:
+        shortfalls.append(
+            f"{tally.skipped} selected record(s) had no question/answer or dialogue and were skipped"
+        )
     requested_total = sum(tier_req.values())
     delivered_total = sum(c["delivered_tokens"] for c in cells)
     index = None
@@ -667,8 +706,8 @@ def _manifest(
         domains=dict(sorted(domains.items())),
         cells=cells,
         shards=shards,
-        versions={},
-        skipped={"unformattable": skipped},
-        selection_sha256="",
+        versions={k: sorted(v) for k, v in sorted(tally.versions.items())},
+        skipped={"unformattable": tally.skipped},
+        selection_sha256=tally.selection.hexdigest(),
         index=index,
     )

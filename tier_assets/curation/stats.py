@@ -19,7 +19,7 @@ def sql_text(name: str) -> str:
     return path.read_text()
 
 
-def run_sql(store: TierStore, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def run_sql(store: TierStore, name: str, params: dict[str, Any] | list[Any] | None = None) -> list[dict[str, Any]]:
     """Rows of ``sql/{name}.sql`` over the store's tier views (an in-memory DuckDB per call)."""
     con = connect(store)
     try:
