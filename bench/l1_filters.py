@@ -160,16 +160,17 @@ def main() -> None:
     if args.engine:
         engine_main(args.engine, args.corpus, args.result)
         return
-    runs = [compare(size, args.seed) for size in args.sizes]
-    print(table([
-        {"docs": r["docs"], "datatrove_docs_per_s": r["datatrove"]["docs_per_s"],
-         "ours_docs_per_s": r["ours"]["docs_per_s"], "speedup": r["speedup"],
-         "agreement": r["agreement_keep_drop"], "datatrove_peak_MB": r["datatrove"]["peak_rss_MB"],
-         "ours_peak_MB": r["ours"]["peak_rss_MB"]}
-        for r in runs
-    ]))
-    save("l1_filters", {"seed": args.seed, "math_fraction": MATH_FRACTION, "filter_order": ORDER, "runs": runs})
-
+    runs = []
+    for size in args.sizes:  # figures are saved after each size, so a long 100k run keeps the 10k one
+        runs.append(compare(size, args.seed))
+        print(table([
+            {"docs": r["docs"], "datatrove_docs_per_s": r["datatrove"]["docs_per_s"],
+             "ours_docs_per_s": r["ours"]["docs_per_s"], "speedup": r["speedup"],
+             "agreement": r["agreement_keep_drop"], "datatrove_peak_MB": r["datatrove"]["peak_rss_MB"],
+             "ours_peak_MB": r["ours"]["peak_rss_MB"]}
+            for r in runs
+        ]))
+        save("l1_filters", {"seed": args.seed, "math_fraction": MATH_FRACTION, "filter_order": ORDER, "runs": runs})
 
 if __name__ == "__main__":
     main()

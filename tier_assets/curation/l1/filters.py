@@ -394,9 +394,9 @@ def _duplicates(items: list[str]) -> tuple[int, int]:
     return len(items) - len(unique), sum(map(len, items)) - sum(map(len, unique))
 
 
-# LaTeX math: $$..$$, $..$ (not \$), \[..\], \(..\) and display environments
+# LaTeX math: $$..$$, $..$ within a paragraph (not \$), \[..\], \(..\) and display environments
 _LATEX_MATH = re.compile(
-    r"\$\$.+?\$\$|(?<!\\)\$(?:\\\$|[^$])+?(?<!\\)\$|\\\[.+?\\\]|\\\(.+?\\\)"
+    r"\$\$.+?\$\$|(?<!\\)\$(?:\\\$|[^$\n]|\n(?![ \t]*\n))+?(?<!\\)\$|\\\[.+?\\\]|\\\(.+?\\\)"
     r"|\\begin\{(equation|align|alignat|gather|multline|eqnarray|displaymath|math|flalign|split|array"
     r"|[pbvBV]?matrix|cases)(\*?)\}.*?\\end\{\1\2\}",
     re.DOTALL,
@@ -661,7 +661,6 @@ def _string_hash(token: str) -> int:
 
 
 _TOKEN_HASH = _Memo(_string_hash, 500_000)
-_TOKEN_SHIFT = _Memo(lambda t: pow(_BASE, len(t), 1 << 64), 500_000)
 
 
 class _WordNgrams:
@@ -681,8 +680,9 @@ class _WordNgrams:
         ids = np.fromiter(map(first_seen.setdefault, words, count()), dtype=np.uint64, count=n)
         self._seq = {1: ids}
         self._text = {1: np.fromiter(map(_TOKEN_HASH.__getitem__, words), dtype=np.uint64, count=n)}
-        self._shift = np.fromiter(map(_TOKEN_SHIFT.__getitem__, words), dtype=np.uint64, count=n)
-        self._cum = np.concatenate(([0], np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=n)))).tolist()
+        lengths = np.fromiter(map(len, words), dtype=np.uint64, count=n)
+        self._shift = np.power(np.uint64(_BASE), lengths)  # B^len(word), wrapping mod 2^64 like the hash
+        self._cum = np.concatenate(([0], np.cumsum(lengths.astype(np.int64)))).tolist()
 
     def _sequence_hashes(self, n: int) -> np.ndarray:
         """Hash of the word sequence starting at each position (mixing, so word order matters)."""
