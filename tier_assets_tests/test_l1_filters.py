@@ -194,14 +194,41 @@ def test_gopher_quality_records_signals():
     assert sig["mean_word_length"] == round(sum(map(len, prose(60).split())) / 60, 4)
 
 
+PROOF = r"""\section{Main result}
+Let $f\colon [a,b] \to \mathbb{R}$ be continuous on the closed interval and
+differentiable on its interior. We claim that there is a point $c \in (a,b)$ with
+\begin{equation}
+  f'(c) = \frac{f(b) - f(a)}{b - a}.
+\end{equation}
+Consider the auxiliary function $g(x) = f(x) - \frac{f(b)-f(a)}{b-a}(x-a)$, which is
+continuous on $[a,b]$ and differentiable on $(a,b)$. By construction $g(a) = g(b) = f(a)$,
+so Rolle's theorem gives a point $c$ where $g'(c) = 0$. Since
+$g'(x) = f'(x) - \frac{f(b)-f(a)}{b-a}$ for every $x$, the claim follows.
+
+The bound is sharp: for $f(x) = x^2$ on $[0,1]$ we get $c = 1/2$, and no other point works.
+This completes the proof of the theorem, which we use in the next section to bound the error
+of the trapezoidal rule by $\frac{(b-a)^3}{12} \max_{[a,b]} |f''|$ on every interval."""
+
+
 def test_latex_is_measured_as_words_in_math():
     assert mask_latex(r"a $x+y$ b $$\int f$$ c \begin{equation}x=1\end{equation} d \$5 e") == (
         r"a math b math c math d \$5 e"
+    )
+    assert mask_latex("\\textbf{bold} a~b \\\\ c & d\nsame paragraph\n\nnext") == (
+        "\\textbf bold  a b   c   d same paragraph\n\nnext"
     )
     formulas = [r"$\alpha_{1} + \beta^{2} = \gamma_{3}$", r"$x^2 + y^2 = z^2$", r"$f(x) = \frac{1}{2}$"]
     text = " ".join(f"{prose(6, i)} {formulas[i % 3]}" for i in range(12))
     assert reason(GopherQualityFilter(), text) == "gopher_quality:alpha_words"
     assert verdict(GopherQualityFilter(GopherQualityConfig(mask_latex=True)), text) is None
+
+
+def test_math_rules_keep_latex_prose_that_web_rules_reject():
+    en = Pipeline(default_mappers("en") + default_filters("en")).run([{"text": PROOF}])
+    math = Pipeline(default_mappers("math") + default_filters("math")).run([{"text": PROOF}])
+    assert [d["reason"] for d in en.rejected] == ["gopher_quality:alpha_words"]
+    assert len(math.kept) == 1
+    assert math.kept[0]["text"] == PROOF
 
 
 # ---------------------------------------------------------------------------------------------- Gopher repetition
@@ -469,7 +496,8 @@ def test_default_filters_per_domain_and_overrides():
         "code": ["length", "code_quality"],
     }
     math = default_filters("math")[0].filters
-    assert math[1].config.mask_latex and not math[2].config.filter_curly_bracket
+    assert math[1].config.mask_latex and math[2].config.mask_latex and math[3].config.mask_latex
+    assert not math[2].config.filter_curly_bracket and not math[4].config.__dict__.get("mask_latex")
     group = default_filters("en", {"gopher_quality": {"min_doc_words": 30}, "length": {"min_chars": 10}})[0]
     assert group.filters[1].config.min_doc_words == 30
     assert group.filters[0].config.min_chars == 10

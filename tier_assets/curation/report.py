@@ -373,16 +373,11 @@ def _summary(rows: list[Row]) -> str:
 
 
 def _table(rows: Sequence[Row], cols: Sequence[Column], max_rows: int | None = None) -> str:
-    numeric = {key for key, _, fmt in cols if fmt in (_int, _pct)}
-    head = "".join(f'<th class="{"num" if k in numeric else ""}">{html.escape(h)}</th>' for k, h, _ in cols)
+    num = {key: ' class="num"' if fmt in (_int, _pct) else "" for key, _, fmt in cols}
+    head = "".join(f"<th{num[k]}>{html.escape(h)}</th>" for k, h, _ in cols)
     shown = rows if max_rows is None else rows[:max_rows]
     body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="{"num" if k in numeric else ""}">{html.escape(fmt(r.get(k)))}</td>'
-            for k, _, fmt in cols
-        )
-        + "</tr>"
+        "<tr>" + "".join(f"<td{num[k]}>{html.escape(fmt(r.get(k)))}</td>" for k, _, fmt in cols) + "</tr>"
         for r in shown
     )
     more = (

@@ -402,13 +402,17 @@ _LATEX_MATH = re.compile(
     re.DOTALL,
 )
 LATEX_PLACEHOLDER = "math"
+_LATEX_MARKUP = re.compile(r"\\\\|(?<!\\)[{}&~]")
+_SOFT_BREAK = re.compile(r"(?<=[^\n])\n(?=[^\n])")
 
 
 def mask_latex(text: str) -> str:
-    """Replace each LaTeX math span by one placeholder word, so formulas count as words, not symbols."""
-    if "$" not in text and "\\" not in text:
-        return text
-    return _LATEX_MATH.sub(LATEX_PLACEHOLDER, text)
+    """The text as the math domain measures it, so that LaTeX is not counted as symbols or short lines: each
+    math span becomes one placeholder word, markup characters (braces, ``&``, ``~``, ``\\\\``) become spaces,
+    and single line breaks join lines into paragraphs, as LaTeX and Markdown render them."""
+    if "$" in text or "\\" in text:
+        text = _LATEX_MARKUP.sub(" ", _LATEX_MATH.sub(LATEX_PLACEHOLDER, text))
+    return _SOFT_BREAK.sub(" ", text)
 
 
 class DocView:
@@ -428,7 +432,7 @@ class DocView:
         return self._words
 
     def masked(self) -> DocView:
-        """The view of the text with LaTeX math masked (for math documents)."""
+        """The view of :func:`mask_latex` (for math documents)."""
         if self._masked is None:
             masked = mask_latex(self.text)
             self._masked = self if masked == self.text else DocView(masked)
@@ -551,7 +555,7 @@ STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 class GopherQualityConfig:
     """Gopher's quality rules. ``min_alpha_words_ratio`` is DataTrove's ``max_non_alpha_words_ratio``.
 
-    ``mask_latex`` (math domain) measures the text with LaTeX math replaced by a placeholder word.
+    ``mask_latex`` (math domain) measures :func:`mask_latex`'s view of the text.
     """
 
     min_doc_words: int | None = 50
@@ -828,7 +832,10 @@ def _sentence_count(line: str) -> int:
 
 @dataclass
 class C4QualityConfig:
-    """C4's rules over lines ending in terminal punctuation with enough words (None disables a count)."""
+    """C4's rules over lines ending in terminal punctuation with enough words (None disables a count).
+
+    ``mask_latex`` (math domain) measures :func:`mask_latex`'s view, whose lines are paragraphs.
+    """
 
     remove_citations: bool = True
     filter_no_terminal_punct: bool = True
@@ -839,6 +846,7 @@ class C4QualityConfig:
     filter_javascript: bool = True
     filter_curly_bracket: bool = True
     filter_policy: bool = True
+    mask_latex: bool = False
 
     def __post_init__(self) -> None:
         _check_non_negative(self, "min_num_sentences", "min_words_per_line", "max_word_length")
@@ -856,7 +864,8 @@ class C4QualityFilter(RuleFilter):
         self.config = config or C4QualityConfig()
 
     def evaluate(self, view: DocView, signals: dict[str, Any]) -> Verdict:
-        c, name, text = self.config, self.name, view.text
+        c, name = self.config, self.name
+        text = view.masked().text if c.mask_latex else view.text
         min_sentences = c.min_num_sentences or 0
         # once enough sentences are counted, only a doc-level rule could still change the decision
         doc_rules_apply = (c.filter_lorem_ipsum and "lorem ipsum" in text.lower()) or (
@@ -902,7 +911,10 @@ class C4QualityFilter(RuleFilter):
 
 @dataclass
 class FineWebQualityConfig:
-    """FineWeb's line-level rules: terminal punctuation, short lines, duplicated lines, list-like pages."""
+    """FineWeb's line-level rules: terminal punctuation, short lines, duplicated lines, list-like pages.
+
+    ``mask_latex`` (math domain) measures :func:`mask_latex`'s view, whose lines are paragraphs.
+    """
 
     line_punct_thr: float | None = 0.12
     line_punct_exclude_zero: bool = False
@@ -911,6 +923,7 @@ class FineWebQualityConfig:
     char_duplicates_ratio: float | None = 0.01
     new_line_ratio: float | None = 0.3
     stop_chars: str = TERMINAL_PUNCTUATION
+    mask_latex: bool = False
 
     def __post_init__(self) -> None:
         _check_fraction(self, "line_punct_thr", "short_line_thr", "char_duplicates_ratio")
@@ -929,7 +942,10 @@ class FineWebQualityFilter(RuleFilter):
         self._stop_chars = frozenset(self.config.stop_chars)
 
     def evaluate(self, view: DocView, signals: dict[str, Any]) -> Verdict:
-        c, name, text = self.config, self.name, view.text
+        c, name = self.config, self.name
+        if c.mask_latex:
+            view = view.masked()
+        text = view.text
         lines = [line for line in text.split("\n") if line.strip()]
         if not lines:
             return f"{name}:empty", "no non-blank line"
@@ -1152,12 +1168,13 @@ def _domain_specs(domain: str) -> list[_Spec]:
             _Spec(GopherRepetitionFilter, GopherRepetitionConfig()),
         ]
     if domain == "math":
-        # the web rules, with LaTeX measured as words and braces allowed (they are LaTeX, not page code)
+        # the web rules on the LaTeX-aware view (formulas as words, paragraphs as lines), braces allowed as
+        # LaTeX; repetition is measured on the raw text, where distinct formulas stay distinct
         return [
             _Spec(LengthFilter, LengthConfig()),
             _Spec(GopherQualityFilter, GopherQualityConfig(mask_latex=True)),
-            _Spec(C4QualityFilter, C4QualityConfig(filter_curly_bracket=False)),
-            _Spec(FineWebQualityFilter, FineWebQualityConfig()),
+            _Spec(C4QualityFilter, C4QualityConfig(filter_curly_bracket=False, mask_latex=True)),
+            _Spec(FineWebQualityFilter, FineWebQualityConfig(mask_latex=True)),
             _Spec(GopherRepetitionFilter, GopherRepetitionConfig()),
         ]
     if domain == "zh":
