@@ -444,10 +444,12 @@ def test_chat_messages_parsers() -> None:
         {"role": "user", "content": "2+2?"},
         {"role": "assistant", "content": "4"},
     ]
-    dialogue = "Prof. A: Why?\nNote: not a speaker\nProf. B: Because.\nProf. A: Thanks."
+    dialogue = "Prof. A: Why?\nNote: not a speaker\nProf. B: Because.\n\nProf. A: Sure?\nProf. B: Yes.\nProf. A: Bye."
     assert chat_messages("L3", dialogue, {"l3": {"format": "dialogue"}}) == [
         {"role": "user", "content": "Why?\nNote: not a speaker"},
         {"role": "assistant", "content": "Because."},
+        {"role": "user", "content": "Sure?"},
+        {"role": "assistant", "content": "Yes."},
     ]
     given = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
     assert chat_messages("L3", "ignored", {"l3": {"messages": given}}) == given

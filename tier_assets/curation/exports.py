@@ -30,6 +30,7 @@ import math
 import os
 import re
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -351,18 +352,21 @@ def _qa_from_text(text: str) -> list[dict[str, str]] | None:
 def _dialogue_from_text(text: str) -> list[dict[str, str]] | None:
     """``Speaker: utterance`` lines -> alternating user / assistant turns.
 
-    The first two speaker labels define the two parties (first = user); a line
-    with any other label ("Note: ...") continues the current turn.
+    The two most frequent speaker labels are the parties (the one speaking first
+    is the user); a line with any other label ("Note: ...") continues the turn.
     """
-    speakers: list[str] = []
+    lines = text.splitlines()
+    matches = [_TURN.match(line) for line in lines]
+    labels = [m["speaker"].strip() if m else None for m in matches]
+    counts = Counter(label for label in labels if label)
+    parties = sorted(counts, key=lambda lb: (-counts[lb], labels.index(lb)))[:2]
+    if len(parties) < 2:
+        return None
+    user = min(parties, key=labels.index)
     turns: list[list[str]] = []  # [role, content]
-    for line in text.splitlines():
-        m = _TURN.match(line)
-        speaker = m["speaker"].strip() if m else None
-        if speaker is not None and speaker not in speakers and len(speakers) < 2:
-            speakers.append(speaker)
-        if speaker in speakers:
-            role = "user" if speaker == speakers[0] else "assistant"
+    for line, m, label in zip(lines, matches, labels, strict=True):
+        if label in parties:
+            role = "user" if label == user else "assistant"
             if turns and turns[-1][0] == role:
                 turns[-1][1] += "\n" + m["text"]
             else:
@@ -373,7 +377,7 @@ def _dialogue_from_text(text: str) -> list[dict[str, str]] | None:
             return None  # text before the first turn: not a dialogue
     while turns and turns[-1][0] == "user":
         turns.pop()
-    if len(speakers) < 2 or len(turns) < 2:
+    if len(turns) < 2:
         return None
     return [{"role": role, "content": content.strip()} for role, content in turns]
 

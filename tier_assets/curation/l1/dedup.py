@@ -143,6 +143,7 @@ def _astral_punct() -> re.Pattern[str]:
 
 
 _ASTRAL_LEAD = re.compile(rb"[\xf0-\xf4]")  # UTF-8 lead bytes of code points above U+FFFF
+_CJK_LEAD = re.compile(rb"[\xe3-\xe9\xef]")  # UTF-8 lead bytes of U+3000-U+9FFF and U+F000-U+FFFF
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 
@@ -161,12 +162,13 @@ def _words(text: str) -> list[bytes]:
     return encoded.split()
 
 
-def _is_cjk(text: str) -> bool:
-    """Mostly Chinese/Japanese characters: such text has no spaces between words."""
-    if text.isascii() or not _CJK.search(text):
-        return False
+def _cjk_text(norm: bytes) -> str | None:
+    """The normalized text when it is mostly Chinese/Japanese (no spaces between words), else None."""
+    if not _CJK_LEAD.search(norm):
+        return None
+    text = norm.decode()
     cjk = sum(len(run) for run in _CJK.findall(text))
-    return cjk >= CJK_CHAR_SHARE * max(1, len(text) - text.count(" "))
+    return text if cjk >= CJK_CHAR_SHARE * max(1, len(text) - text.count(" ")) else None
 
 
 # ---------------------------------------------------------------- hashing
@@ -296,8 +298,9 @@ def compute_signatures(docs: Sequence[Doc], config: DedupConfig, embedder: Any =
     for lo in range(0, n, chunk):
         texts = [d["text"] for d in docs[lo:lo + chunk]]
         words = [_words(t) for t in texts]
-        exact_hashes.extend(xxhash.xxh3_128_hexdigest(b" ".join(w)) for w in words)
-        cjk = [b" ".join(w).decode() if _is_cjk(t) else None for t, w in zip(texts, words, strict=True)]
+        norms = [b" ".join(w) for w in words]
+        exact_hashes.extend(map(xxhash.xxh3_128_hexdigest, norms))
+        cjk = [_cjk_text(norm) for norm in norms]
         tokens, counts = _token_hashes(words, cjk)
         shingles, n_shingles = _shingle_hashes(tokens, counts, config.ngram, config.seed)
         sigs[lo:lo + len(texts)] = _minhash(shingles, n_shingles, config.seed, config.num_perm)
