@@ -1,10 +1,13 @@
 """Build large, realistic benchmark corpora (100k+ documents) from the real documents in shared/data.
 
-A synthetic document is a run of consecutive paragraphs (lines) from one real
-document followed by runs from others, until it reaches the length of a real
-document drawn at random: real text, real noise, real length distribution, but
-never a copy of a whole document (which dedup would remove, making any benchmark
-of it meaningless). Output is Dolma-format JSONL(.gz), deterministic in the seed.
+A synthetic document strings together runs of 1-3 consecutive paragraphs (lines;
+long lines cut at sentence ends) from at least three real documents, until it
+reaches the length of a real document drawn at random: real text, real noise, real
+length distribution, but never a copy of a whole document (which dedup would
+remove, making any benchmark of it meaningless). The real pool is small (about 350
+English documents), so paragraphs recur: a few percent of the synthetic documents
+are near-duplicates of each other, as in a real crawl. Output is Dolma-format
+JSONL(.gz), byte-identical for a seed.
 
     python bench/corpus.py --docs 100000 --out /tmp/en-100k.jsonl.gz [--seed 0] [--domain en]
 """
@@ -119,7 +122,7 @@ def load_sources(domain: str = "en") -> tuple[Source, ...]:
         source = _source(ref, text, url)
         if source is not None:
             sources.append(source)
-    if len(sources) < 2:
+    if len(sources) < MIN_SOURCES:
         raise RuntimeError(f"too few real {domain} documents under {DATA}")
     return tuple(sources)
 

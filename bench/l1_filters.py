@@ -62,13 +62,20 @@ def read_corpus(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in fh]
 
 
-def run_datatrove(docs: list[dict[str, Any]]) -> list[int]:
-    """Index in ORDER of the filter that rejected each document (-1: kept)."""
+def datatrove_filters() -> list[Any]:
+    """DataTrove's four filters, with spaCy's tokenizer already loaded (so that load is not timed)."""
     from datatrove.data import Document
     from datatrove.pipeline import filters as dt
 
     filters = [dt.GopherQualityFilter(), dt.GopherRepetitionFilter(), dt.FineWebQualityFilter(), dt.C4QualityFilter()]
     filters[0].filter(Document(text="Load the tokenizer before timing.", id="warmup"))
+    return filters
+
+
+def run_datatrove(filters: list[Any], docs: list[dict[str, Any]]) -> list[int]:
+    """Index in ORDER of the filter that rejected each document (-1: kept)."""
+    from datatrove.data import Document
+
     decisions = []
     for doc in (Document(text=d["text"], id=d["id"]) for d in docs):
         for i, f in enumerate(filters):
@@ -92,8 +99,11 @@ def run_ours(docs: list[dict[str, Any]]) -> list[int]:
 def engine_main(engine: str, corpus: Path, result: Path, stride: int) -> None:
     """Child process: run one engine on every ``stride``-th document of the corpus; write figures and decisions."""
     docs = read_corpus(corpus)[::stride]
-    runner = run_datatrove if engine == "datatrove" else run_ours
-    decisions, seconds = timed(lambda: runner(docs))
+    if engine == "datatrove":
+        filters = datatrove_filters()
+        decisions, seconds = timed(lambda: run_datatrove(filters, docs))
+    else:
+        decisions, seconds = timed(lambda: run_ours(docs))
     result.write_text(json.dumps({
         "docs": len(docs), "seconds": seconds, "docs_per_s": len(docs) / seconds,
         "peak_rss_MB": peak_rss_mb(), "decisions": decisions,

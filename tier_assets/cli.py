@@ -89,6 +89,25 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from tier_assets.curation.report import write_report
+
+    store = TierStore(args.data_root)
+    print(write_report(store, args.out or store.root / "report.html"))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from tier_assets.curation.exports import default_spec, export_stage
+
+    store = TierStore(args.data_root)
+    spec = default_spec(args.stage, token_budget=args.token_budget, seed=args.seed)
+    manifest = export_stage(store, spec, args.out or store.root / "exports" / args.stage)
+    print(json.dumps({k: v for k, v in manifest.as_dict().items() if k not in ("cells", "spec")}, indent=1,
+                     default=str))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tier-assets", description=__doc__)
     parser.add_argument("--data-root", default=None, help="data root (default: $TIER_ASSETS_DATA_ROOT or ./data)")
@@ -124,6 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", action="append", help="only these batches (repeatable)")
     p.add_argument("--stale", action="store_true", help="only partitions made by an older recipe/classifier")
     p.set_defaults(func=_cmd_backfill)
+
+    p = sub.add_parser("report", help="write one HTML report: funnel, score histograms, rejections, dedup clusters")
+    p.add_argument("--out", default=None, help="HTML file (default: {data_root}/report.html)")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("export", help="write a training-stage mixture (shards + manifest)")
+    p.add_argument("stage", choices=["pretrain", "decay", "sft", "rag"])
+    p.add_argument("--token-budget", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="output folder (default: {data_root}/exports/STAGE)")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("catalog", help="(re)build catalog.duckdb with one view per tier and rejected set")
     p.set_defaults(func=_cmd_catalog)

@@ -2,6 +2,7 @@
 
 from dagster import Definitions
 
+from tier_assets.defs.exports import build_export_assets
 from tier_assets.defs.l0 import l0_raw
 from tier_assets.defs.l1 import l1_filtered
 from tier_assets.defs.promotion import build_promotion_sensors
@@ -14,7 +15,8 @@ TIER_ASSETS = [l0_raw, l1_filtered]
 
 
 def build_definitions(data_root: str | None = None) -> Definitions:
-    assets = [*TIER_ASSETS, tier_stats]
+    tier_keys = [a.key.to_user_string() for a in TIER_ASSETS]
+    assets = [*TIER_ASSETS, tier_stats, *build_export_assets(tier_keys)]
     keys = [a.key.to_user_string() for a in assets]
     return Definitions(
         assets=assets,

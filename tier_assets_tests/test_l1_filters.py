@@ -100,10 +100,10 @@ def test_split_words_follows_spacy_english_rules():
     assert split_words(text) == [
         "Do", "n't", "stop", ",", "e.g.", "U.S.", "3.5", "x", "-", "ray", "(", "foo", ")", "'", "bar", "'", '"',
         "baz", '"', "http://a.com/x?y=1", "#", "tag", "@me", "it", "'s", "10", "%", "$", "5.00", "end", "...",
-    ]  # fmt: skip
+    ]
     assert split_words("Dr. Smith met Mr. Jones at 5pm.\n\n  I'm sure.") == [
         "Dr.", "Smith", "met", "Mr.", "Jones", "at", "5", "pm", ".", "I", "'m", "sure", ".",
-    ]  # fmt: skip
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- length
@@ -234,7 +234,7 @@ def test_math_rules_keep_latex_prose_that_web_rules_reject():
 # ---------------------------------------------------------------------------------------------- Gopher repetition
 
 ONLY = {"dup_para_frac": None, "dup_para_char_frac": None, "dup_line_frac": None, "dup_line_char_frac": None,
-        "top_n_grams": (), "dup_n_grams": ()}  # fmt: skip
+        "top_n_grams": (), "dup_n_grams": ()}
 
 
 def only(**rule: Any) -> GopherRepetitionFilter:
@@ -552,7 +552,7 @@ REMOVED = [
     "Copyright © 2019 Foo Inc. All rights reserved.", "Skip to content", "Read more", "Related articles",
     "上一篇：关于某某的通知", "下一篇", "返回顶部", "点击这里查看详情", "分享到：微信 微博 QQ空间", "版权所有 © 2019 某某公司",
     "首页 > 新闻中心 > 公司新闻", "当前位置：首页 > 新闻", "京ICP备12345678号", "责任编辑：张三",
-]  # fmt: skip
+]
 KEPT = [
     "Next, we add the sugar and stir for five minutes.",
     "Click here is a phrase web designers should avoid in link text, according to many accessibility guides.",
@@ -592,7 +592,7 @@ def test_boilerplate_only_short_lines():
 def test_c4_lines_mapper():
     m = C4LinesMapper()
     cookie = ("This website uses cookies to improve your experience. We'll assume you're ok with this, "
-              "but you can opt-out if you wish. Accept Read More")  # fmt: skip
+              "but you can opt-out if you wish. Accept Read More")
     js = "You must have JavaScript enabled in your browser to utilize the functionality of this website."
     prose_js = "JavaScript is a programming language used on most web pages."
     long_policy = "The company revised its privacy policy after the breach. " * 6
@@ -604,7 +604,7 @@ def test_c4_lines_mapper():
 def test_default_mappers_per_domain():
     assert [m.name for m in default_mappers("en")] == [
         "unicode_spaces", "invisible_chars", "private_use", "nfc", "boilerplate_lines", "c4_lines", "blank_lines",
-    ]  # fmt: skip
+    ]
     assert [m.name for m in default_mappers("zh")] == [m.name for m in default_mappers("math")]
     assert [m.name for m in default_mappers("code")] == ["invisible_chars", "nfc"]
     with pytest.raises(ValueError, match="unknown domain"):

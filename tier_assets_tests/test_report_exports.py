@@ -406,6 +406,8 @@ def test_parquet_output_reads_back(store: TierStore, tmp_path: Path) -> None:
         map(json.dumps, read_export(tmp_path / "sft-jsonl")[1])
     )
     assert jsonl.selection_sha256 == m.selection_sha256
+    again = export_stage(store, dataclasses.replace(base, output_format="parquet"), tmp_path / "sft-again")
+    assert [s.sha256 for s in again.shards] == [s.sha256 for s in m.shards]
 
 
 def test_rag_exports_every_l4_item_with_index_pointer(store: TierStore, tmp_path: Path) -> None:
@@ -449,6 +451,11 @@ def test_chat_messages_parsers() -> None:
         {"role": "user", "content": "Why?\nNote: not a speaker"},
         {"role": "assistant", "content": "Because."},
         {"role": "user", "content": "Sure?"},
+        {"role": "assistant", "content": "Yes."},
+    ]
+    bold = "**Teacher:** Ready?\n**Student:** Yes.\n"
+    assert chat_messages("L3", bold, {}) == [
+        {"role": "user", "content": "Ready?"},
         {"role": "assistant", "content": "Yes."},
     ]
     given = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]

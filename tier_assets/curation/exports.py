@@ -225,27 +225,20 @@ def _candidates_sql(spec: StageSpec, tier: str) -> str:
             " <= ceil($top_fraction * count(*) OVER (PARTITION BY domain))"
         )
     return (
-        f"SELECT doc_id, '{tier}' AS tier, domain, {_tokens_sql()} AS tokens FROM {view} "
+        f"SELECT doc_id, '{tier}' AS tier, domain, batch, {_tokens_sql()} AS tokens FROM {view} "
         f"WHERE {' AND '.join(where)} {qualify}"
     )
 
 
-def _params(spec: StageSpec, names: set[str]) -> dict[str, Any]:
+def _bound(spec: StageSpec, sql: str) -> dict[str, Any]:
+    """The spec's values for the ``$name`` parameters that ``sql`` uses (DuckDB rejects unused ones)."""
     values = {
         "seed": str(spec.seed),
-        "domains": sorted(spec.domain_weights),
+        "domains": sorted(d for d, w in spec.domain_weights.items() if w > 0),
         "l3_formats": list(spec.l3_formats),
         "top_fraction": spec.l2_top_fraction,
     }
-    return {k: v for k, v in values.items() if k in names}
-
-
-def _used_params(sql: str) -> set[str]:
-    return set(re.findall(r"\$([a-z_0-9]+)", sql))
-
-
-def _execute(con: duckdb.DuckDBPyConnection, sql: str, spec: StageSpec) -> duckdb.DuckDBPyConnection:
-    return con.execute(sql, _params(spec, _used_params(sql)))
+    return {k: values[k] for k in set(re.findall(r"\$([a-z_0-9]+)", sql)) & set(values)}
 
 
 def allocate(
@@ -276,9 +269,9 @@ def allocate(
 def _select(
     con: duckdb.DuckDBPyConnection, spec: StageSpec
 ) -> tuple[dict[tuple[str, str], tuple[int, int]], dict[tuple[str, str], int], dict[str, int]]:
-    """Create temp table ``sel`` (doc_id, tier, domain, tokens, epoch); return availability and requests."""
+    """Create temp table ``sel`` (doc_id, tier, domain, batch, tokens, epoch); return availability, requests."""
     cand = " UNION ALL ".join(_candidates_sql(spec, t) for t in spec.tiers)
-    _execute(con, f"CREATE TEMP TABLE cand AS {cand}", spec)
+    con.execute(f"CREATE TEMP TABLE cand AS {cand}", _bound(spec, cand))
     available = {
         (t, d): (int(n), int(tok))
         for t, d, n, tok in con.execute(
@@ -297,12 +290,10 @@ def _select(
     con.register("alloc_arrow", alloc)
     con.execute("CREATE TEMP TABLE alloc AS SELECT * FROM alloc_arrow")
     con.unregister("alloc_arrow")
-    _execute(
-        con,
-        """
+    select = """
         CREATE TEMP TABLE sel AS
         WITH expanded AS (
-            SELECT c.doc_id, c.tier, c.domain, c.tokens, a.requested, unnest(range(a.reps)) AS epoch
+            SELECT c.doc_id, c.tier, c.domain, c.batch, c.tokens, a.requested, unnest(range(a.reps)) AS epoch
             FROM cand c JOIN alloc a USING (tier, domain)
         ),
         ranked AS (
@@ -312,19 +303,18 @@ def _select(
                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum
             FROM expanded
         )
-        SELECT doc_id, tier, domain, tokens, CAST(epoch AS BIGINT) AS epoch FROM ranked WHERE cum <= requested
-        """,
-        spec,
-    )
+        SELECT doc_id, tier, domain, batch, tokens, CAST(epoch AS BIGINT) AS epoch FROM ranked WHERE cum <= requested
+    """
+    con.execute(select, _bound(spec, select))
     return available, cell_req, tier_req
 
 
 def _stream_sql(spec: StageSpec) -> str:
     """Selected records with their texts, in a seeded global order (so shards mix tiers and domains)."""
     parts = [
-        f"SELECT s.epoch, s.tokens, r.doc_id, r.tier, r.domain, r.text, r.parent_ids, r.signals, r.models, "
+        f"SELECT s.epoch, s.tokens, doc_id, r.tier, domain, r.text, r.parent_ids, r.signals, r.models, "
         f"md5(concat_ws('/', $seed, 'order', CAST(s.epoch AS VARCHAR), s.tier, s.doc_id)) AS k "
-        f"FROM sel s JOIN {t.lower()} r ON r.doc_id = s.doc_id AND r.domain = s.domain WHERE s.tier = '{t}'"
+        f"FROM sel s JOIN {t.lower()} r USING (doc_id, domain, batch) WHERE s.tier = '{t}'"
         for t in spec.tiers
     ]
     return f"SELECT * EXCLUDE (k) FROM ({' UNION ALL '.join(parts)}) ORDER BY k"
@@ -339,7 +329,8 @@ _QA_LABELS = re.compile(
     r"^\s*(?:Q|Question|Problem)\s*[:：]\s*(?P<q>.+?)\n\s*(?:A|Answer|Solution)\s*[:：]\s*(?P<a>.+?)\s*$",
     re.S | re.I,
 )
-_TURN = re.compile(r"^\s*\**(?P<speaker>[^:：\n*]{1,40}?)\**\s*[:：]\s*(?P<text>.*)$")
+# "Teacher: ...", "**Teacher:** ..." and full-width colons
+_TURN = re.compile(r"^\s*\**(?P<speaker>[^:：\n*]{1,40}?)\**\s*[:：]\**\s*(?P<text>.*)$")
 
 
 def _qa_from_text(text: str) -> list[dict[str, str]] | None:
@@ -585,9 +576,7 @@ def export_stage(store: TierStore, spec: StageSpec, out_dir: str | Path) -> Mani
     try:
         available, cell_req, tier_req = _select(con, spec)
         stream = _stream_sql(spec)
-        reader = con.sql(stream, params=_params(spec, _used_params(stream))).to_arrow_reader(
-            STREAM_BATCH_ROWS
-        )
+        reader = con.sql(stream, params=_bound(spec, stream)).to_arrow_reader(STREAM_BATCH_ROWS)
         writer: _ShardWriter | None = None
         try:
             for batch in reader:

@@ -30,6 +30,7 @@ TOP_REASONS = 12
 DOMAIN_COLORS = {"en": "#4C78A8", "zh": "#E45756", "math": "#54A24B", "code": "#B279A2"}
 EXTRA_COLORS = ("#F58518", "#72B7B2", "#EECA3B", "#9D755D", "#BAB0AC")
 TIER_COLORS = {"L0": "#C6DBEF", "L1": "#9ECAE1", "L2": "#6BAED6", "L3": "#3182BD", "L4": "#08519C"}
+SELECTED_COLOR = "#3182BD"
 UNSELECTED_COLOR = "#BAB0AC"
 
 Row = dict[str, Any]
@@ -184,7 +185,7 @@ def _funnel(rows: list[Row]) -> str:
     ax.set_ylim(0.8, max(r["documents"] for r in rows) * 3)
     ax.set_xticks(range(len(domains)), domains)
     ax.set_ylabel("documents (log scale)")
-    ax.legend(title="tier", ncols=len(tiers), loc="upper right", fontsize=8, title_fontsize=8, frameon=False)
+    ax.legend(ncols=len(tiers), loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=9, frameon=False)
     _tidy(ax)
     head = "".join(f'<th class="num">{t}</th>' for t in TIERS)
     body = []
@@ -223,14 +224,17 @@ def _scores(rows: list[Row]) -> str:
         sel = [r["selected"] for r in dr]
         uns = [r["unselected"] for r in dr]
         ax.bar(xs, uns, 0.45, color=UNSELECTED_COLOR, label="unselected")
-        ax.bar(xs, sel, 0.45, bottom=uns, color=_domain_color(d, domains), label="selected")
+        ax.bar(xs, sel, 0.45, bottom=uns, color=SELECTED_COLOR, label="selected into L2")
         ax.set_title(d, fontsize=11)
         ax.set_xlim(min(lo, 0), max(hi, 5))
         ax.set_xlabel("score")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         _tidy(ax)
-        ax.legend(fontsize=7.5, frameon=False)
     axes[0].set_ylabel("documents")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(
+        handles[::-1], labels[::-1], ncols=2, loc="lower center", bbox_to_anchor=(0.5, 0.98), frameon=False
+    )
     table_rows = []
     for d in domains:
         dr = [r for r in rows if r["domain"] == d]
@@ -311,7 +315,10 @@ def _rejections(rows: list[Row], present: list[str], top_n: int) -> str:
 def _dedup(rows: list[Row]) -> str:
     if not rows:
         return _empty("no duplicates found yet (L1 has rejected no document as a duplicate)")
-    groups = sorted({(r["domain"], r["method"] or "?") for r in rows})
+    domain_rank = {d: i for i, d in enumerate(_ordered({r["domain"] for r in rows}, DOMAINS))}
+    groups = sorted(
+        {(r["domain"], r["method"] or "?") for r in rows}, key=lambda g: (domain_rank[g[0]], g[1])
+    )
     sizes = sorted({r["cluster_size"] for r in rows})
     fig = Figure(figsize=(11, 3.4))
     ax = fig.subplots()
@@ -342,7 +349,7 @@ def _dedup(rows: list[Row]) -> str:
     ax.set_ylim(0, max(r["clusters"] for r in rows) * 1.2)
     ax.set_xlim(-0.6, len(sizes) - 0.4)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
     _tidy(ax)
     cols: list[Column] = [
         ("domain", "domain", str),

@@ -523,21 +523,23 @@ def dedup(current_docs: Sequence[Doc], current_sigs: pa.Table, earlier_sigs: Seq
         method[(method == "") & (uf.roots(current) < current)] = "semantic"
 
     twins = uf.roots(current)
+    similarity = _jaccard(sigs, current, twins)
+    if emb is not None:
+        semantic = method == "semantic"
+        similarity[semantic] = _cosine(emb, current[semantic], twins[semantic])
     kept: list[Doc] = []
     rejected: list[Doc] = []
-    for doc, rank, twin, how in zip(current_docs, current.tolist(), twins.tolist(), method, strict=True):
+    for doc, rank, twin, how, sim in zip(current_docs, current.tolist(), twins.tolist(), method, similarity.tolist(),
+                                         strict=True):
         if twin == rank:
             kept.append(doc)
             continue
-        if how == "semantic" and emb is not None:
-            measure, similarity = "cosine", float(_cosine(emb, np.array([rank]), np.array([twin]))[0])
-        else:
-            measure, similarity = "jaccard", float(_jaccard(sigs, np.array([rank]), np.array([twin]))[0])
         add_signals(doc, "dedup", {
             "dup_twin": doc_ids[twin], "dup_twin_batch": batch_col[twin], "dup_method": how,
-            "dup_cluster": doc_ids[twin], "dup_similarity": round(similarity, 4),
+            "dup_cluster": doc_ids[twin], "dup_similarity": round(sim, 4),
         })
-        detail = f"twin={doc_ids[twin]} batch={batch_col[twin]} {measure}={similarity:.2f}"
+        measure = "cosine" if how == "semantic" else "jaccard"
+        detail = f"twin={doc_ids[twin]} batch={batch_col[twin]} {measure}={sim:.2f}"
         rejected.append(reject(doc, STAGES[how], REASONS[how], detail))
     return StepResult(kept, rejected)
 

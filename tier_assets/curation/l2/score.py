@@ -1,0 +1,73 @@
+"""Score L1 documents with the distilled classifier and select the L2 tier.
+
+Every document gets a score and the classifier version that produced it, so a
+newer classifier makes the partition visibly stale. Selection is by threshold
+or by top fraction (ties broken by doc id, so re-runs agree); documents not
+selected go to the rejected set with their score: nothing is lost. Text that
+addresses a judge is removed before scoring and costs ``injection_penalty``
+points, as in annotation, so it cannot buy a place in L2.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from tier_assets.curation.l2.distill import QualityClassifier
+from tier_assets.curation.l2.prompts import neutralize
+from tier_assets.curation.pipeline import Doc, StepResult, add_signals, reject
+
+STAGE = "l2_select"
+
+
+def score_texts(texts: Sequence[str], classifier: QualityClassifier,
+                injection_penalty: float = 1.0) -> tuple[np.ndarray, list[int]]:
+    """(0-5 scores, judge-addressing sentences removed per text)."""
+    cleaned, injections = zip(*(neutralize(t) for t in texts), strict=True) if texts else ((), ())
+    scores = classifier.predict(list(cleaned)).astype(np.float64)
+    penalty = injection_penalty * (np.array(injections) > 0)
+    return np.clip(scores - penalty, 0.0, 5.0), list(injections)
+
+
+def selection_mask(scores: np.ndarray, doc_ids: Sequence[str], threshold: float | None = None,
+                   top_fraction: float | None = None) -> tuple[np.ndarray, float]:
+    """(selected mask, the cut score): ``score >= threshold``, or the best ``top_fraction`` of documents."""
+    if (threshold is None) == (top_fraction is None):
+        raise ValueError("give exactly one of threshold or top_fraction")
+    if threshold is not None:
+        return scores >= threshold, float(threshold)
+    assert top_fraction is not None
+    if not 0.0 <= top_fraction <= 1.0:
+        raise ValueError("top_fraction must be in [0, 1]")
+    k = math.ceil(top_fraction * len(scores))
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], doc_ids[i]))
+    mask = np.zeros(len(scores), dtype=bool)
+    mask[order[:k]] = True
+    return mask, float(scores[order[k - 1]]) if k else math.inf
+
+
+def score_and_select(docs: list[Doc], classifier: QualityClassifier, threshold: float | None = None,
+                     top_fraction: float | None = None, injection_penalty: float = 1.0) -> StepResult:
+    """Scores ``docs`` in place (``score``, ``signals.l2``, ``models.l2``) and splits them kept / rejected."""
+    scores, injections = score_texts([d["text"] for d in docs], classifier, injection_penalty)
+    mask, cut = selection_mask(scores, [str(d["doc_id"]) for d in docs], threshold, top_fraction)
+    rule = f"score >= {cut:.4f}" if threshold is not None else f"top {top_fraction:.2%} (cut {cut:.4f})"
+    model_info = {"classifier_version": classifier.version, "annotator": classifier.card["annotator"],
+                  "prompt_version": classifier.card["prompt_version"]}
+    kept, rejected = [], []
+    for doc, score, n_inj, selected in zip(docs, scores, injections, mask, strict=True):
+        doc["score"] = float(score)
+        add_signals(doc, "l2", {"score": float(score), "injections": n_inj, "selected": bool(selected)})
+        models = doc.get("models")
+        if not isinstance(models, dict):
+            models = {}
+            doc["models"] = models
+        models["l2"] = model_info
+        if selected:
+            kept.append(doc)
+        else:
+            reason = "below_threshold" if threshold is not None else "outside_top_fraction"
+            rejected.append(reject(doc, STAGE, reason, f"score={score:.4f}; kept if {rule}"))
+    return StepResult(kept, rejected)

@@ -1,0 +1,417 @@
+"""L3 refinement of one partition: the best L2 documents, rewritten and synthesized under a token budget.
+
+Documents are taken best-first (L2 score, then doc id), so a budget that runs
+out cuts the weakest documents. Each document yields one output per format of
+its domain; the variant (style, level, difficulty) rotates by a hash of the
+document id, so a partition covers every variant without multiplying the cost.
+Every output is parsed and verified against the excerpt the model saw; the
+failures go to the rejected set with the raw output, so kept + rejected = outputs
+attempted. L2 documents that are not refined stay in L2 (nothing is lost) and
+are counted in the stats by reason.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tier_assets.curation.l3.budget import TokenBudget, prompt_tokens
+from tier_assets.curation.l3.parse import Failure, Parsed, parse_output
+from tier_assets.curation.l3.prompts import (
+    DEFAULT_FORMATS,
+    FORMATS,
+    PROMPT_VERSION,
+    build_prompt,
+    code_language,
+    instructions,
+)
+from tier_assets.curation.l3.verify import (
+    check_rules,
+    code_changes,
+    judge_cost,
+    judge_pairs,
+    judge_prompt,
+    similarities,
+)
+from tier_assets.curation.models.embedder import Embedder
+from tier_assets.curation.models.llm import LLM, Generation
+from tier_assets.curation.pipeline import Doc, reject
+from tier_assets.curation.schema import derive_doc_id, stable_id
+
+STAGE = "l3"
+DEFAULT_MIN_SIMILARITY = {"rewrite": 0.7, "qa": 0.5, "dialogue": 0.6, "knowledge": 0.45, "code_explain": 0.35,
+                          "code_document": 0.8}
+JUDGE_MARGIN = 16  # tokens: a claim re-tokenized inside the judge prompt may differ slightly from the output
+PROVENANCE = ("source", "source_file", "record_index", "byte_offset", "source_doc_id", "warc_record_id", "url",
+              "crawl_date")
+
+
+@dataclass(frozen=True)
+class L3Config:
+    """Everything one L3 run depends on; invalid values raise ``ValueError`` before any LLM call.
+
+    ``formats`` overrides ``DEFAULT_FORMATS`` per domain. ``budget_tokens`` pays
+    for every LLM call of the partition (generation in + out, judge prompts).
+    ``max_new_tokens`` is the longest output asked for; near the end of the budget
+    it is capped by what is left, down to ``min_new_tokens``, below which the run
+    stops. ``min_similarity`` (per format) and ``min_faithfulness`` (the judge's
+    calibrated P(Yes)) are the verification thresholds.
+    """
+
+    budget_tokens: int = 20_000
+    formats: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    max_docs: int | None = None
+    min_score: float | None = None
+    max_source_chars: int = 1200
+    min_source_chars: int = 200
+    max_new_tokens: int = 384
+    min_new_tokens: int = 32
+    batch_size: int = 4
+    temperature: float = 0.0
+    min_similarity: Mapping[str, float] = field(default_factory=dict)
+    copy_threshold: float = 0.8
+    judge: bool = True
+    judge_calibrated: bool = True
+    min_faithfulness: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.budget_tokens < 0:
+            raise ValueError(f"budget_tokens must be >= 0, got {self.budget_tokens}")
+        if not 1 <= self.min_new_tokens <= self.max_new_tokens:
+            raise ValueError(f"need 1 <= min_new_tokens <= max_new_tokens, got {self.min_new_tokens}, "
+                             f"{self.max_new_tokens}")
+        if self.max_docs is not None and self.max_docs < 0:
+            raise ValueError(f"max_docs must be >= 0 or None, got {self.max_docs}")
+        if not 0 <= self.min_source_chars <= self.max_source_chars:
+            raise ValueError("need 0 <= min_source_chars <= max_source_chars")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.copy_threshold <= 1:
+            raise ValueError(f"copy_threshold must be in (0, 1], got {self.copy_threshold}")
+        if not 0 <= self.min_faithfulness <= 1:
+            raise ValueError(f"min_faithfulness must be in [0, 1], got {self.min_faithfulness}")
+        formats = {**DEFAULT_FORMATS, **{d: tuple(f) for d, f in self.formats.items()}}
+        for domain, names in formats.items():
+            if isinstance(names, str):
+                raise ValueError(f"formats[{domain!r}] must be a list of formats, not a string")
+            unknown = sorted(set(names) - set(FORMATS))
+            if unknown:
+                raise ValueError(f"formats[{domain!r}]: unknown format(s) {unknown}; known: {sorted(FORMATS)}")
+        object.__setattr__(self, "formats", formats)
+        sims = {**DEFAULT_MIN_SIMILARITY, **self.min_similarity}
+        unknown = sorted(set(sims) - set(FORMATS))
+        if unknown:
+            raise ValueError(f"min_similarity: unknown format(s) {unknown}")
+        if not all(-1 <= v <= 1 for v in sims.values()):
+            raise ValueError("min_similarity values must be cosine similarities in [-1, 1]")
+        object.__setattr__(self, "min_similarity", sims)
+
+    def formats_for(self, domain: str) -> tuple[str, ...]:
+        return tuple(self.formats.get(domain, DEFAULT_FORMATS["en"]))
+
+
+# ---------------------------------------------------------------------------------------------- excerpts
+
+_SENTENCE_END = re.compile(r"[.!?。！？](?=\s|$)|[。！？]")
+
+
+def _cut(text: str, start: int, max_chars: int) -> int:
+    """End of a window from ``start``: the last paragraph, sentence or word boundary in its second half."""
+    end = start + max_chars
+    if end >= len(text):
+        return len(text)
+    window = text[start:end]
+    half = max_chars // 2
+    para = window.rfind("\n\n")
+    if para >= half:
+        return start + para
+    ends = [m.end() for m in _SENTENCE_END.finditer(window) if m.end() >= half]
+    if ends:
+        return start + ends[-1]
+    space = window.rfind(" ")
+    return start + (space if space >= half else max_chars)
+
+
+def _python_span(text: str, max_chars: int) -> tuple[int, int] | None:
+    """Consecutive top-level functions / classes from the first one, up to ``max_chars``."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    offsets = [0]
+    for line in text.splitlines(keepends=True):
+        offsets.append(offsets[-1] + len(line))
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
+    for i, node in enumerate(defs):
+        first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+        start = offsets[first - 1]
+        end = offsets[node.end_lineno]
+        if end - start > max_chars:
+            continue
+        for nxt in defs[i + 1:]:
+            nxt_end = offsets[nxt.end_lineno]
+            if nxt_end - start > max_chars:
+                break
+            end = nxt_end
+        return start, end
+    return None
+
+
+def source_span(text: str, domain: str, language: str, max_chars: int) -> tuple[int, int]:
+    """The [start, end) excerpt of an L2 text that the model is shown.
+
+    Prose: from the start (after a LaTeX preamble) to a paragraph or sentence
+    boundary. Python: whole top-level functions or classes, so a documented
+    rewrite can be compared by AST. Other code: whole lines.
+    """
+    if domain == "code":
+        if language == "python":
+            span = _python_span(text, max_chars)
+            if span:
+                return span
+        end = text.rfind("\n", 0, max_chars + 1) if len(text) > max_chars else len(text)
+        return 0, end if end > 0 else min(len(text), max_chars)
+    start = 0
+    doc_start = text.find("\\begin{document}")
+    if doc_start >= 0:
+        start = doc_start + len("\\begin{document}")
+    while start < len(text) and text[start].isspace():
+        start += 1
+    return start, _cut(text, start, max_chars)
+
+
+# ---------------------------------------------------------------------------------------------- jobs
+
+
+@dataclass
+class _Job:
+    doc: Doc
+    fmt: str
+    variant: str
+    span: tuple[int, int]
+    excerpt: str
+    language: str
+    prompt: list[dict[str, str]]
+    gen_in: int = 0
+    max_new: int = 0
+    gen_hold: int = 0
+    judge_hold: int = 0
+    generation: Generation | None = None
+    verification: dict[str, Any] = field(default_factory=dict)
+
+
+def _variant(doc_id: str, fmt: str) -> str:
+    variants = FORMATS[fmt].variants
+    return variants[int(stable_id(doc_id, fmt), 16) % len(variants)]
+
+
+def _rank(docs: Sequence[Doc]) -> list[Doc]:
+    def key(d: Doc) -> tuple[float, str]:
+        s = d.get("score")
+        return (-(s if isinstance(s, int | float) and not math.isnan(s) else -math.inf), str(d["doc_id"]))
+    return sorted(docs, key=key)
+
+
+def _base_record(job: _Job, text: str, llm: LLM, embedder: Embedder) -> Doc:
+    doc = job.doc
+    gen = job.generation
+    parent = str(doc["doc_id"])
+    rec: Doc = {
+        "doc_id": derive_doc_id("L3", [parent], variant=f"{job.fmt}:{job.variant}"),
+        "parent_ids": [parent], "tier": "L3", "domain": doc["domain"], "batch": doc["batch"], "text": text,
+        "title": doc.get("title"), "lang": doc.get("lang"), "score": doc.get("score"), "meta": doc.get("meta"),
+        "signals": {STAGE: {
+            "format": job.fmt, "variant": job.variant, "prompt_version": PROMPT_VERSION,
+            "tokens_in": gen.tokens_in if gen else 0, "tokens_out": gen.tokens_out if gen else 0,
+            "finish_reason": gen.finish_reason if gen else None, "source_span": list(job.span),
+            "verification": job.verification,
+        }},
+        "models": {"l3_llm": llm.model_id, "l3_backend": llm.backend, "l3_embedder": embedder.version},
+    }
+    for name in PROVENANCE:
+        rec[name] = doc.get(name)
+    return rec
+
+
+class _Run:
+    """State of one partition's refinement (budget, records, counters)."""
+
+    def __init__(self, llm: LLM, embedder: Embedder, config: L3Config):
+        self.llm, self.embedder, self.config = llm, embedder, config
+        self.budget = TokenBudget(config.budget_tokens)
+        self.kept: list[Doc] = []
+        self.rejected: list[Doc] = []
+        self.priors: dict[str, float] = {}
+        self.per_format: dict[str, Counter[str]] = {}
+        self.seconds = Counter[str]()
+
+    def count(self, fmt: str, outcome: str) -> None:
+        self.per_format.setdefault(fmt, Counter())[outcome] += 1
+
+    def fail(self, job: _Job, stage: str, reason: str, detail: str) -> None:
+        raw = job.generation.text if job.generation else ""
+        rec = _base_record(job, raw, self.llm, self.embedder)
+        self.rejected.append(reject(rec, stage, reason, detail))
+        self.count(job.fmt, reason)
+        if job.judge_hold:
+            self.budget.settle(job.judge_hold, 0, "judge")
+            job.judge_hold = 0
+
+    def plan(self, job: _Job) -> bool:
+        """Reserve the job's worst case; False when even ``min_new_tokens`` no longer fits."""
+        cfg = self.config
+        job.gen_in = prompt_tokens(self.llm, job.prompt)
+        judge_base = 0
+        if cfg.judge:
+            judge_base = judge_cost(self.llm, judge_prompt(job.excerpt, "")) + JUDGE_MARGIN
+            if cfg.judge_calibrated and job.excerpt not in self.priors:
+                judge_base += judge_cost(self.llm, judge_prompt(job.excerpt, "N/A"))
+        room = self.budget.available - job.gen_in - judge_base
+        max_new = min(cfg.max_new_tokens, room // 2 if cfg.judge else room)
+        if max_new < cfg.min_new_tokens:
+            return False
+        job.max_new = max_new
+        job.gen_hold = job.gen_in + max_new
+        job.judge_hold = judge_base + max_new if cfg.judge else 0
+        return self.budget.reserve(job.gen_hold + job.judge_hold)
+
+    def run_batch(self, jobs: list[_Job]) -> None:
+        cfg = self.config
+        start = time.perf_counter()
+        gens = self.llm.generate([j.prompt for j in jobs], max_new_tokens=min(j.max_new for j in jobs),
+                                 temperature=cfg.temperature)
+        self.seconds["generate"] += time.perf_counter() - start
+        survivors: list[tuple[_Job, Parsed]] = []
+        for job, gen in zip(jobs, gens, strict=True):
+            job.generation = gen
+            self.budget.settle(job.gen_hold, gen.tokens_in + gen.tokens_out, "generate")
+            self.count(job.fmt, "attempted")
+            parsed = parse_output(job.fmt, job.variant, job.doc["domain"], gen.text, gen.finish_reason,
+                                  job.excerpt, instructions(job.prompt), cfg.copy_threshold)
+            if isinstance(parsed, Failure):
+                self.fail(job, "l3_parse", parsed.reason, parsed.detail)
+                continue
+            job.verification["rules"] = list(FORMATS[job.fmt].rules)
+            verdict = (code_changes(job.excerpt, parsed.fields["code"], job.language)
+                       if job.fmt == "code_document" else check_rules(FORMATS[job.fmt].rules, parsed.claims,
+                                                                      job.excerpt))
+            if verdict:
+                self.fail(job, "l3_verify", *verdict)
+                continue
+            survivors.append((job, parsed))
+        sims = similarities(self.embedder, [p.claims for _, p in survivors], [j.excerpt for j, _ in survivors])
+        judged: list[tuple[_Job, Parsed]] = []
+        for (job, parsed), sim in zip(survivors, sims, strict=True):
+            threshold = cfg.min_similarity[job.fmt]
+            job.verification.update(similarity=round(float(sim), 4), min_similarity=threshold)
+            if sim < threshold:
+                self.fail(job, "l3_verify", "low_similarity", f"cosine {sim:.3f} < {threshold}")
+            else:
+                judged.append((job, parsed))
+        if cfg.judge and judged:
+            for job, _ in judged:  # release the holds: judge_pairs reserves the exact cost
+                self.budget.settle(job.judge_hold, 0, "judge")
+                job.judge_hold = 0
+            start = time.perf_counter()
+            probs = judge_pairs(self.llm, [(j.excerpt, p.claims) for j, p in judged], self.budget,
+                                cfg.judge_calibrated, priors=self.priors)
+            self.seconds["judge"] += time.perf_counter() - start
+        else:
+            probs = [None] * len(judged)
+        for (job, parsed), p in zip(judged, probs, strict=True):
+            if cfg.judge:
+                job.verification.update(faithfulness=None if p is None else round(p, 4),
+                                        min_faithfulness=cfg.min_faithfulness, calibrated=cfg.judge_calibrated)
+                if p is None:
+                    self.fail(job, "l3_budget", "budget_exhausted", "no budget left for the faithfulness judge")
+                    continue
+                if math.isnan(p):
+                    self.fail(job, "l3_verify", "judge_unavailable", "the backend returned no Yes/No log-probs")
+                    continue
+                if p < cfg.min_faithfulness:
+                    self.fail(job, "l3_verify", "unfaithful", f"judge P(Yes) {p:.3f} < {cfg.min_faithfulness}")
+                    continue
+            rec = _base_record(job, parsed.text, self.llm, self.embedder)
+            rec["signals"][STAGE]["fields"] = parsed.fields
+            self.kept.append(rec)
+            self.count(job.fmt, "kept")
+
+
+def refine_partition(l2_docs: Sequence[Doc], llm: LLM, embedder: Embedder, config: L3Config | None = None,
+                     progress: Callable[[str], None] | None = None) -> tuple[list[Doc], list[Doc], dict[str, Any]]:
+    """Refine one L2 partition into L3: (kept records, rejected records, stats).
+
+    Stats report the budget (``budget_tokens``, ``spent_tokens``, ``spent_by_kind``,
+    ``budget_exhausted``), outputs attempted / kept / rejected with reasons, per
+    format counts, documents refined and not refined (by reason) and timings.
+    """
+    config = config or L3Config()
+    run = _Run(llm, embedder, config)
+    started = time.perf_counter()
+    not_refined = Counter[str]()
+    jobs: list[_Job] = []
+    ranked = _rank(l2_docs)
+    taken = 0
+    for doc in ranked:
+        score = doc.get("score")
+        if config.min_score is not None and (score is None or score < config.min_score):
+            not_refined["below_min_score"] += 1
+            continue
+        if config.max_docs is not None and taken >= config.max_docs:
+            not_refined["max_docs"] += 1
+            continue
+        text = doc.get("text") or ""
+        language = code_language(doc.get("meta"))
+        span = source_span(text, doc["domain"], language, config.max_source_chars)
+        excerpt = text[span[0]:span[1]]
+        if len(excerpt.strip()) < config.min_source_chars:
+            not_refined["too_short"] += 1
+            continue
+        taken += 1
+        for fmt in config.formats_for(doc["domain"]):
+            variant = _variant(str(doc["doc_id"]), fmt)
+            prompt = build_prompt(fmt, variant, doc["domain"], excerpt, language)
+            jobs.append(_Job(doc, fmt, variant, span, excerpt, language, prompt))
+
+    exhausted = False
+    attempted_docs: set[str] = set()
+    i = 0
+    while i < len(jobs):
+        batch: list[_Job] = []
+        while i < len(jobs) and len(batch) < config.batch_size:
+            if not run.plan(jobs[i]):
+                exhausted = True
+                break
+            batch.append(jobs[i])
+            i += 1
+        if batch:
+            run.run_batch(batch)
+            attempted_docs.update(str(j.doc["doc_id"]) for j in batch)
+            if progress:
+                progress(f"L3: {i}/{len(jobs)} outputs, {len(run.kept)} kept, "
+                         f"{run.budget.spent}/{run.budget.limit} tokens")
+        if exhausted:
+            break
+    if exhausted:
+        not_refined["budget"] += len({str(j.doc["doc_id"]) for j in jobs[i:]} - attempted_docs)
+
+    reasons = Counter(r["reason"] for r in run.rejected)
+    stats: dict[str, Any] = {
+        "docs_in": len(l2_docs), "docs_refined": len(attempted_docs), "docs_not_refined": dict(not_refined),
+        "outputs": len(run.kept) + len(run.rejected), "kept": len(run.kept), "rejected": len(run.rejected),
+        "reasons": dict(reasons), "per_format": {f: dict(c) for f, c in sorted(run.per_format.items())},
+        **run.budget.report(), "budget_exhausted": exhausted,
+        "tokens_out": sum(r["signals"][STAGE]["tokens_out"] for r in run.kept + run.rejected),
+        "seconds": {"total": round(time.perf_counter() - started, 3),
+                    **{k: round(v, 3) for k, v in run.seconds.items()}},
+        "llm": llm.info, "embedder": embedder.version, "prompt_version": PROMPT_VERSION,
+    }
+    return run.kept, run.rejected, stats
