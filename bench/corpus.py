@@ -4,10 +4,11 @@ A synthetic document strings together runs of 1-3 consecutive paragraphs (lines;
 long lines cut at sentence ends) from at least three real documents, until it
 reaches the length of a real document drawn at random: real text, real noise, real
 length distribution, but never a copy of a whole document (which dedup would
-remove, making any benchmark of it meaningless). The real pool is small (about 350
-English documents), so paragraphs recur: a few percent of the synthetic documents
-are near-duplicates of each other, as in a real crawl. Output is Dolma-format
-JSONL(.gz), byte-identical for a seed.
+remove, making any benchmark of it meaningless). The real pool is small (about 700
+English documents: web text, news articles' gold text, the quality dev set), so
+paragraphs recur and a few percent of the synthetic documents are near-duplicates
+of each other, as in a real crawl. Output is Dolma-format JSONL(.gz),
+byte-identical for a seed.
 
     python bench/corpus.py --docs 100000 --out /tmp/en-100k.jsonl.gz [--seed 0] [--domain en]
 """
@@ -99,6 +100,14 @@ def _candidates(domain: str) -> Iterator[tuple[str, str, str | None]]:
         for path in sorted((DATA / "web").glob("*.jsonl*")):
             for i, rec in enumerate(_read_jsonl(path)):
                 yield f"{path.name}#{i}", rec["text"], (rec.get("metadata") or {}).get("url")
+    if domain == "en":
+        truth = DATA / "html" / "article-extraction-benchmark" / "ground-truth.json"
+        articles = json.loads(truth.read_text(encoding="utf-8"))
+        for key in sorted(articles):
+            yield f"{truth.parent.name}#{key[:12]}", articles[key]["articleBody"], articles[key].get("url")
+        path = DATA / "quality-dev" / "dclm-human-quality-dev.jsonl"
+        for i, rec in enumerate(_read_jsonl(path)):
+            yield f"{path.name}#{i}", rec["text"], None
     if domain == "zh":
         for path in sorted((DATA / "html" / "magic-html-zh").glob("*/base.json")):
             pages = json.loads(path.read_text(encoding="utf-8"))

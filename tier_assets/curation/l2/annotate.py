@@ -162,7 +162,14 @@ class Annotator:
                 "prompt_version": prompts.PROMPT_VERSION}
 
     def judge(self, texts: Sequence[str]) -> list[tuple[float | None, str | None, str | None]]:
-        """The raw 0-5 judgement per text: (score, method, reason-if-unscored)."""
+        """The LLM's own 0-5 judgement per text: (score, method, reason-if-unscored).
+
+        Judge-addressing sentences are removed first; the penalty for them is the
+        recipe's business (``annotate``), not the judge's.
+        """
+        return self._judge([prompts.neutralize(t)[0] for t in texts])
+
+    def _judge(self, texts: Sequence[str]) -> list[tuple[float | None, str | None, str | None]]:
         msgs = [prompts.score_prompt(self.domain, t, self.max_chars) for t in texts]
         out: list[tuple[float | None, str | None, str | None]] = [(None, None, None)] * len(texts)
         retry: list[int] = []
@@ -215,7 +222,7 @@ class Annotator:
             return results
         docs = [cleaned[i] for i in live]
         try:
-            judged = self.judge(docs)
+            judged = self._judge(docs)
             extra = self.llm_signals(docs)
             tags = self.tags(docs) if self.with_tags else [[] for _ in docs]
         except LLMError as err:

@@ -4,8 +4,11 @@ The formats follow UltraData-Math's generators (multi-style rewrites, graded
 Q&A, dialogues, knowledge points with exercises) plus code explanations and
 documented rewrites. Each output sits in XML-like tags because tags are what
 small models get right most often and they parse without a JSON grammar; a
-malformed output is rejected with a reason, never retried. Chinese sources get
-Chinese instructions so the model answers in Chinese. Changing any text here
+malformed output is rejected with a reason, never retried. Every prompt carries
+one worked example as a previous chat turn: without it SmolLM2-135M ignores the
+tags almost always, with it it mostly keeps them (and an output that parrots the
+example is caught as ``copies_prompt``). Chinese sources get Chinese
+instructions so the model answers in Chinese. Changing any text here
 must bump ``PROMPT_VERSION``: it is recorded with every L3 record.
 """
 
@@ -161,24 +164,81 @@ def _task(fmt: str, variant: str, domain: str, language: str) -> str:
     raise ValueError(f"unknown L3 format {fmt!r}; known: {sorted(FORMATS)}")
 
 
+_EXAMPLE_SOURCE = {
+    "en": ("Honey bees live in colonies. A colony has one queen, who lays the eggs, and thousands of workers, "
+           "who collect nectar and build the comb."),
+    "zh": "蜜蜂生活在蜂群中。一个蜂群有一只蜂王，负责产卵，还有成千上万只工蜂，负责采集花蜜和建造蜂巢。",
+    "math": ("A prime number is a natural number greater than $1$ that has no positive divisors other than $1$ "
+             "and itself. For example, $7$ is prime, but $6 = 2 \\cdot 3$ is not."),
+    "code": ("def mean(values):\n    total = 0\n    for v in values:\n        total += v\n"
+             "    return total / len(values)\n"),
+}
+_EXAMPLE_TURNS = {
+    "en": ("Honey bees live together in colonies.", "Each colony has one queen, who lays the eggs.",
+           "And the thousands of workers?", "They collect nectar and build the comb."),
+    "zh": ("蜜蜂以蜂群为单位生活在一起。", "每个蜂群有一只蜂王，负责产卵。", "那成千上万只工蜂呢？", "它们采集花蜜，建造蜂巢。"),
+}
+
+
+def _example_answer(fmt: str, variant: str, domain: str) -> str:
+    lang = prompt_language(domain)
+    if fmt == "rewrite":
+        return ("<rewrite>蜜蜂是群居昆虫，以蜂群为单位生活。每个蜂群只有一只蜂王，职责是产卵；另有成千上万只工蜂，负责采集花蜜"
+                "并建造蜂巢。</rewrite>" if lang == "zh" else
+                "<rewrite>Honey bees are social insects that live in colonies. Each colony contains a single queen, "
+                "whose role is to lay the eggs, and thousands of worker bees, which gather nectar and build the "
+                "comb.</rewrite>")
+    if fmt == "qa":
+        if lang == "zh":
+            return "<question>蜂群中的蜂王负责做什么？</question>\n<answer>每个蜂群有一只蜂王，原文说她负责产卵。</answer>"
+        if domain == "math":
+            return ("<question>Is $7$ a prime number? Explain.</question>\n<answer>A prime number is a natural "
+                    "number greater than $1$ whose only positive divisors are $1$ and itself. The divisors of $7$ "
+                    "are $1$ and $7$, so $7$ is prime.</answer>")
+        return ("<question>What does the queen do in a honey bee colony?</question>\n<answer>A colony has one "
+                "queen, and the source says that she lays the eggs.</answer>")
+    if fmt == "dialogue":
+        a, b = SPEAKERS[lang][variant]
+        sep = "：" if lang == "zh" else ": "
+        turns = "\n".join(f"{s}{sep}{t}" for s, t in zip((a, b, a, b), _EXAMPLE_TURNS[lang], strict=True))
+        return f"<dialogue>\n{turns}\n</dialogue>"
+    if fmt == "knowledge":
+        return ("<knowledge>A prime number is a natural number greater than $1$ with no positive divisors other "
+                "than $1$ and itself.</knowledge>\n<exercise>Is $15$ a prime number?</exercise>\n<solution>"
+                "$15 = 3 \\cdot 5$, so $3$ divides $15$. A divisor other than $1$ and $15$ exists, so $15$ is not "
+                "prime.</solution>")
+    if fmt == "code_explain":
+        return ("<explanation>The function mean computes the average of a list of numbers. It takes a list "
+                "called values, adds every element to a running total in a loop, and returns the total divided "
+                "by the number of elements.</explanation>")
+    return ("<code>\ndef mean(values):\n    \"\"\"Return the arithmetic mean of a non-empty list of numbers."
+            "\"\"\"\n    total = 0\n    for v in values:  # add up all the values\n        total += v\n"
+            "    return total / len(values)\n</code>")
+
+
 def build_prompt(fmt: str, variant: str, domain: str, source: str, language: str = "python") -> list[Message]:
-    """The chat prompt asking for ``fmt`` / ``variant`` of ``source`` (``language``: code domain only)."""
+    """The chat prompt asking for ``fmt`` / ``variant`` of ``source`` (``language``: code domain only).
+
+    System message, one worked example (user turn + assistant answer), then the real request.
+    """
     spec = FORMATS.get(fmt)
     if spec is None:
         raise ValueError(f"unknown L3 format {fmt!r}; known: {sorted(FORMATS)}")
     if variant not in spec.variants:
         raise ValueError(f"unknown variant {variant!r} of {fmt}; known: {spec.variants}")
     lang = prompt_language(domain)
+    example_key = domain if domain in _EXAMPLE_SOURCE else lang
+    task = _task(fmt, variant, domain, "python" if domain == "code" else language)
     return [{"role": "system", "content": _SYSTEM[lang]},
+            {"role": "user", "content": f"{source_block(_EXAMPLE_SOURCE[example_key])}\n\n{task}"},
+            {"role": "assistant", "content": _example_answer(fmt, variant, domain)},
             {"role": "user", "content": f"{source_block(source)}\n\n{_task(fmt, variant, domain, language)}"}]
 
 
 def instructions(prompt: list[Message]) -> str:
-    """The prompt's own words without the source: what an output must not parrot."""
-    parts = []
-    for m in prompt:
-        text = m["content"]
-        if OPEN in text and CLOSE in text:
-            text = text[: text.index(OPEN)] + text[text.rindex(CLOSE) + len(CLOSE):]
-        parts.append(text)
-    return "\n".join(parts)
+    """The prompt's own words (example included) without the real source: what an output must not parrot."""
+    *head, last = prompt
+    text = last["content"]
+    if OPEN in text and CLOSE in text:
+        text = text[: text.index(OPEN)] + text[text.rindex(CLOSE) + len(CLOSE):]
+    return "\n".join([m["content"] for m in head] + [text])

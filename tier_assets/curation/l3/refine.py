@@ -32,6 +32,7 @@ from tier_assets.curation.l3.prompts import (
     instructions,
 )
 from tier_assets.curation.l3.verify import (
+    NULL_CLAIM,
     check_rules,
     code_changes,
     judge_cost,
@@ -98,10 +99,11 @@ class L3Config:
             raise ValueError(f"copy_threshold must be in (0, 1], got {self.copy_threshold}")
         if not 0 <= self.min_faithfulness <= 1:
             raise ValueError(f"min_faithfulness must be in [0, 1], got {self.min_faithfulness}")
-        formats = {**DEFAULT_FORMATS, **{d: tuple(f) for d, f in self.formats.items()}}
-        for domain, names in formats.items():
+        for domain, names in self.formats.items():
             if isinstance(names, str):
                 raise ValueError(f"formats[{domain!r}] must be a list of formats, not a string")
+        formats = {**DEFAULT_FORMATS, **{d: tuple(f) for d, f in self.formats.items()}}
+        for domain, names in formats.items():
             unknown = sorted(set(names) - set(FORMATS))
             if unknown:
                 raise ValueError(f"formats[{domain!r}]: unknown format(s) {unknown}; known: {sorted(FORMATS)}")
@@ -208,12 +210,14 @@ class _Job:
     verification: dict[str, Any] = field(default_factory=dict)
 
 
-def _variant(doc_id: str, fmt: str) -> str:
+def variant_for(doc_id: str, fmt: str) -> str:
+    """The style / level / difficulty a document gets for ``fmt``: rotates by a hash of its id."""
     variants = FORMATS[fmt].variants
     return variants[int(stable_id(doc_id, fmt), 16) % len(variants)]
 
 
-def _rank(docs: Sequence[Doc]) -> list[Doc]:
+def rank_by_score(docs: Sequence[Doc]) -> list[Doc]:
+    """Best first: L2 score descending (missing scores last), then doc id, so the order is reproducible."""
     def key(d: Doc) -> tuple[float, str]:
         s = d.get("score")
         return (-(s if isinstance(s, int | float) and not math.isnan(s) else -math.inf), str(d["doc_id"]))
@@ -273,7 +277,7 @@ class _Run:
         if cfg.judge:
             judge_base = judge_cost(self.llm, judge_prompt(job.excerpt, "")) + JUDGE_MARGIN
             if cfg.judge_calibrated and job.excerpt not in self.priors:
-                judge_base += judge_cost(self.llm, judge_prompt(job.excerpt, "N/A"))
+                judge_base += judge_cost(self.llm, judge_prompt(job.excerpt, NULL_CLAIM))
         room = self.budget.available - job.gen_in - judge_base
         max_new = min(cfg.max_new_tokens, room // 2 if cfg.judge else room)
         if max_new < cfg.min_new_tokens:
@@ -358,7 +362,7 @@ def refine_partition(l2_docs: Sequence[Doc], llm: LLM, embedder: Embedder, confi
     started = time.perf_counter()
     not_refined = Counter[str]()
     jobs: list[_Job] = []
-    ranked = _rank(l2_docs)
+    ranked = rank_by_score(l2_docs)
     taken = 0
     for doc in ranked:
         score = doc.get("score")
@@ -377,7 +381,7 @@ def refine_partition(l2_docs: Sequence[Doc], llm: LLM, embedder: Embedder, confi
             continue
         taken += 1
         for fmt in config.formats_for(doc["domain"]):
-            variant = _variant(str(doc["doc_id"]), fmt)
+            variant = variant_for(str(doc["doc_id"]), fmt)
             prompt = build_prompt(fmt, variant, doc["domain"], excerpt, language)
             jobs.append(_Job(doc, fmt, variant, span, excerpt, language, prompt))
 

@@ -11,7 +11,8 @@ class L4Config:
 
     Extraction: rule-based (always cheap) and LLM (paid from ``budget_tokens``,
     which also pays the entailment judge; ``max_new_tokens`` is capped by what is
-    left). Verification: an item's key terms must cover ``min_term_coverage`` of
+    left, and each extraction call keeps ``judge_reserve_tokens`` back for judging
+    its claims). Verification: an item's key terms must cover ``min_term_coverage`` of
     its evidence span, and an LLM item's calibrated entailment P(Yes) must reach
     ``min_entailment``. Organization: items of one kind whose embeddings have
     cosine >= ``merge_threshold`` are one item; the topic is the nearest topic
@@ -25,6 +26,7 @@ class L4Config:
     max_source_chars: int = 1200
     max_new_tokens: int = 160
     min_new_tokens: int = 24
+    judge_reserve_tokens: int = 800
     batch_size: int = 4
     temperature: float = 0.0
     max_items_per_doc: int = 20
@@ -44,6 +46,8 @@ class L4Config:
             raise ValueError(f"max_llm_docs must be >= 0 or None, got {self.max_llm_docs}")
         if not 1 <= self.min_new_tokens <= self.max_new_tokens:
             raise ValueError("need 1 <= min_new_tokens <= max_new_tokens")
+        if self.judge_reserve_tokens < 0:
+            raise ValueError(f"judge_reserve_tokens must be >= 0, got {self.judge_reserve_tokens}")
         if self.max_source_chars < 1 or self.batch_size < 1 or self.max_items_per_doc < 1:
             raise ValueError("max_source_chars, batch_size and max_items_per_doc must be >= 1")
         if self.temperature < 0:

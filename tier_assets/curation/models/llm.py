@@ -144,6 +144,7 @@ class TransformersLLM(LLM):
         self.batch_size = batch_size
         self.max_input_tokens = max_input_tokens
         self._variants: dict[str, list[int]] = {}
+        self._stripped_vocab: list[str] | None = None
         self._lock = threading.Lock()  # one forward pass at a time (the HTTP server is threaded)
         stop = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|im_end|>")}
         self.stop_ids = sorted(i for i in stop if isinstance(i, int) and i >= 0)
@@ -164,10 +165,10 @@ class TransformersLLM(LLM):
 
     def token_variants(self, candidate: str) -> list[int]:
         """Ids of every vocabulary token whose stripped text is ``candidate`` (cached)."""
+        if self._stripped_vocab is None:
+            self._stripped_vocab = [self.tokenizer.decode([i]).strip() for i in range(len(self.tokenizer))]
         if candidate not in self._variants:
-            vocab = self.tokenizer.get_vocab()
-            ids = [i for i in vocab.values() if self.tokenizer.decode([i]).strip() == candidate]
-            self._variants[candidate] = sorted(ids)
+            self._variants[candidate] = [i for i, t in enumerate(self._stripped_vocab) if t == candidate]
         return self._variants[candidate]
 
     def _batched(self, items: Sequence[T], key: Callable[[T], int], fn: Callable[[list[T]], list]) -> list:

@@ -1,0 +1,57 @@
+"""L2 subcommands of ``tier-assets``: ``serve-llm`` and ``evaluate-l2``.
+
+``add_l2_commands(subparsers)`` registers them on the main CLI's argparse
+subparsers; each sets ``func`` to a handler taking the parsed namespace and
+returning an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def cmd_serve_llm(args: argparse.Namespace) -> int:
+    from tier_assets.curation.llm_server import serve
+
+    serve(host=args.host, port=args.port, model=args.model)
+    return 0
+
+
+def cmd_evaluate_l2(args: argparse.Namespace) -> int:
+    from tier_assets.curation.l2.evaluate import evaluate_labelled
+
+    if args.classifier is None and not args.llm_judge:
+        print("evaluate-l2: give --classifier DIR and/or --llm-judge", file=sys.stderr)
+        return 2
+    llm_config = json.loads(args.llm_config) if args.llm_config else None
+    report = evaluate_labelled(args.labelled, classifier_dir=args.classifier, llm_judge=args.llm_judge,
+                               llm_config=llm_config, domain=args.domain, limit=args.limit)
+    text = json.dumps(report, indent=2)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+    print(text)
+    return 0
+
+
+def add_l2_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``serve-llm`` and ``evaluate-l2`` on ``subparsers``."""
+    serve = subparsers.add_parser("serve-llm", help="serve a local LLM over an OpenAI-compatible HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--model", default=None,
+                       help="HF model directory or .gguf file (default: embedded SmolLM2-135M-Instruct)")
+    serve.set_defaults(func=cmd_serve_llm)
+
+    ev = subparsers.add_parser("evaluate-l2", help="AUC / accuracy of the L2 scorer and LLM judge on labelled JSONL")
+    ev.add_argument("labelled", help="JSONL with {text, label: 0|1} per line")
+    ev.add_argument("--classifier", default=None, help="directory of a distilled classifier (card.json + weights)")
+    ev.add_argument("--llm-judge", action="store_true", help="also score with the raw LLM 0-5 judge (slow)")
+    ev.add_argument("--llm-config", default=None,
+                    help='LLM config as JSON, e.g. \'{"backend": "openai", "base_url": ..., "model": ...}\'')
+    ev.add_argument("--domain", default="en", choices=["en", "zh", "math", "code"])
+    ev.add_argument("--limit", type=int, default=None, help="evaluate only the first N rows")
+    ev.add_argument("--out", default=None, help="also write the JSON report here")
+    ev.set_defaults(func=cmd_evaluate_l2)

@@ -1,0 +1,1 @@
+"""L4 organized: verifiable knowledge items with evidence pointers, merged, topic-tagged and indexed."""

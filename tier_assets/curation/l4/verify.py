@@ -1,0 +1,90 @@
+"""L4 verification: an item is kept only if its evidence pointer resolves and supports it.
+
+Checks, cheapest first: the span lies inside the source and its text is exactly
+the cited text (``span_mismatch``); the item's key terms are present in the span
+(``terms_missing``); for LLM items, the judge's calibrated P(Yes) that the span
+entails the item (``not_entailed``; ``budget_exhausted`` when the budget cannot
+pay). Rule items cite their own source words, so the judge is not paid for them.
+``evidence_problems`` is the same pointer check over stored L4 records, for the
+blocking asset check.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tier_assets.curation.l3.budget import TokenBudget
+from tier_assets.curation.l3.verify import judge_pairs
+from tier_assets.curation.l4.config import L4Config
+from tier_assets.curation.l4.extract import Item, term_coverage
+from tier_assets.curation.models.llm import LLM
+from tier_assets.curation.pipeline import Doc
+from tier_assets.curation.schema import loads
+
+
+def pointer_problems(pointer: Mapping[str, Any], source_text_by_id: Mapping[str, str]) -> list[str]:
+    """What is wrong with one evidence pointer {doc_id, start, end, text} (empty when it resolves exactly)."""
+    doc_id = pointer.get("doc_id")
+    start, end, cited = pointer.get("start"), pointer.get("end"), pointer.get("text")
+    if doc_id not in source_text_by_id:
+        return [f"evidence doc {doc_id} not found"]
+    source = source_text_by_id[doc_id]
+    if not (isinstance(start, int) and isinstance(end, int)) or isinstance(start, bool) or isinstance(end, bool):
+        return [f"evidence span of {doc_id} is not a pair of integers: {start!r}, {end!r}"]
+    if not 0 <= start < end <= len(source):
+        return [f"evidence span [{start}, {end}) of {doc_id} is outside its text (length {len(source)})"]
+    if source[start:end] != cited:
+        return [f"evidence span [{start}, {end}) of {doc_id} reads {source[start:end][:60]!r}, "
+                f"not the cited {str(cited)[:60]!r}"]
+    return []
+
+
+def evidence_problems(item: Doc, source_text_by_id: Mapping[str, str]) -> list[str]:
+    """Every problem of an L4 record's evidence pointers (empty list: each resolves to exactly its cited text)."""
+    signals = item.get("signals")
+    l4 = (signals if isinstance(signals, dict) else loads(signals)).get("l4") or {}
+    evidence = l4.get("evidence") or []
+    if not evidence:
+        return [f"L4 item {item.get('doc_id')} has no evidence pointer"]
+    return [p for pointer in evidence for p in pointer_problems(pointer, source_text_by_id)]
+
+
+def verify_items(items: Sequence[Item], source_text_by_id: Mapping[str, str], llm: LLM | None,
+                 config: L4Config, budget: TokenBudget | None = None,
+                 priors: dict[str, float] | None = None) -> tuple[list[Item], list[tuple[Item, str, str]]]:
+    """(verified items, [(item, reason, detail)]); scores are recorded in ``item.verification``."""
+    passed: list[Item] = []
+    failed: list[tuple[Item, str, str]] = []
+    to_judge: list[Item] = []
+    for item in items:
+        problems = pointer_problems(item.pointer(), source_text_by_id)
+        if problems:
+            failed.append((item, "span_mismatch", "; ".join(problems)))
+            continue
+        coverage = term_coverage(item.text, item.cited)
+        item.verification["term_coverage"] = round(coverage, 4)
+        if coverage < config.min_term_coverage:
+            failed.append((item, "terms_missing",
+                           f"{coverage:.0%} of the item's key terms are in its span (< {config.min_term_coverage:.0%})"))
+            continue
+        if item.method == "llm" and config.judge and llm is not None:
+            to_judge.append(item)
+        else:
+            passed.append(item)
+    if to_judge:
+        probs = judge_pairs(llm, [(i.cited, i.text) for i in to_judge], budget, config.judge_calibrated,
+                            priors=priors)
+        for item, p in zip(to_judge, probs, strict=True):
+            item.verification.update(entailment=None if p is None else round(p, 4),
+                                     min_entailment=config.min_entailment, calibrated=config.judge_calibrated)
+            if p is None:
+                failed.append((item, "budget_exhausted", "no budget left for the entailment judge"))
+            elif math.isnan(p):
+                failed.append((item, "judge_unavailable", "the backend returned no Yes/No log-probs"))
+            elif p < config.min_entailment:
+                failed.append((item, "not_entailed", f"judge P(Yes) {p:.3f} < {config.min_entailment}"))
+            else:
+                passed.append(item)
+    return passed, failed
