@@ -20,14 +20,21 @@ import numpy as np
 import pytest
 
 from tier_assets.cli_l2 import add_l2_commands
-from tier_assets.curation.l2.annotate import JUDGE, Annotator, parse_score
+from tier_assets.curation.l2.annotate import (
+    JUDGE,
+    SMALL_MODEL_WEB,
+    Annotator,
+    calibrate_recipe,
+    default_recipe,
+    parse_score,
+)
 from tier_assets.curation.l2.distill import QualityClassifier, Seed, distill, roc_auc, spearman
 from tier_assets.curation.l2.evaluate import evaluate_labelled
 from tier_assets.curation.l2.prompts import PROMPT_VERSION, neutralize
 from tier_assets.curation.l2.score import score_and_select, score_texts
 from tier_assets.curation.l2.seeds import sample_seeds
 from tier_assets.curation.llm_server import run_server_in_thread
-from tier_assets.curation.models.llm import LLMError, OpenAICompatibleLLM, load_llm
+from tier_assets.curation.models.llm import DEFAULT_LLM_ID, LLMError, OpenAICompatibleLLM, load_llm
 
 pytestmark = pytest.mark.slow
 
@@ -79,9 +86,14 @@ def seed_docs():
 
 
 @pytest.fixture(scope="session")
-def seeds(annotator, seed_docs):
-    anns = annotator.annotate([d["text"] for d in seed_docs])
-    return [Seed(d["doc_id"], d["text"], a.score) for d, a in zip(seed_docs, anns, strict=True) if a.score is not None]
+def seed_annotations(annotator, seed_docs):
+    return annotator.annotate([d["text"] for d in seed_docs])
+
+
+@pytest.fixture(scope="session")
+def seeds(seed_annotations, seed_docs):
+    return [Seed(d["doc_id"], d["text"], a.score) for d, a in zip(seed_docs, seed_annotations, strict=True)
+            if a.score is not None]
 
 
 @pytest.fixture(scope="session")
@@ -205,6 +217,41 @@ def test_annotator_gives_graded_scores_and_records_provenance(annotator):
     assert good.score > bad.score + 0.5
 
 
+def test_annotation_through_the_http_backend_matches_local(annotator, llm, server):
+    """The whole annotation (judge, Yes/No, echo perplexity) over HTTP equals the local one."""
+    remote = OpenAICompatibleLLM(server.base_url, llm.model_id, api_key_env=None, concurrency=2)
+    via_http = Annotator(remote, domain="en", max_chars=600)
+    assert via_http.recipe is annotator.recipe
+    [local], [served] = annotator.annotate([GOOD]), via_http.annotate([GOOD])
+    assert served.backend == "openai" and local.backend == "transformers"
+    assert served.judge_score == pytest.approx(local.judge_score, abs=1e-2)
+    assert served.score == pytest.approx(local.score, abs=2e-2)
+
+
+def test_recipes_default_and_calibration(seed_annotations, seed_docs):
+    assert default_recipe(DEFAULT_LLM_ID, "en") is SMALL_MODEL_WEB
+    assert default_recipe("Qwen/Qwen2.5-7B-Instruct", "en") is JUDGE  # a capable judge labels directly
+    assert default_recipe(DEFAULT_LLM_ID, "math") is JUDGE
+    anns = seed_annotations
+    human = [r["label"] for r in dev_rows()[: len(seed_docs)]]
+    ok = [i for i, a in enumerate(anns) if a.score is not None]
+    keys = ("yes_no", "log_chars", "stop_frac")
+    recipe = calibrate_recipe([anns[i].signals for i in ok], [human[i] for i in ok], keys, "t")
+    assert set(recipe.weights) == set(keys) and all(math.isfinite(w) for w in recipe.weights.values())
+    labels = [recipe.label(anns[i].signals) for i in ok]
+    assert all(0.0 < v < 5.0 for v in labels)
+    assert roc_auc(labels, [human[i] for i in ok]) > 0.5  # in-sample: the fit must beat chance
+    assert recipe.label(dict(recipe.center)) == pytest.approx(5 / (1 + math.exp(-recipe.bias)))
+
+
+def test_tags_come_from_the_domain_vocabulary(llm):
+    tagger = Annotator(llm, domain="en", recipe=JUDGE, with_tags=True, max_chars=400)
+    [ann] = tagger.annotate([GOOD])
+    vocab = {"advertisement", "boilerplate", "spam", "adult", "fragment", "news", "reference", "tutorial"}
+    assert set(ann.tags) <= vocab
+    assert Annotator(llm).with_tags is False  # the 135M model's tags are noise: off by default
+
+
 def test_parse_score_and_unscored_reasons():
     assert parse_score("Score: 4") == (4.0, None)
     assert parse_score("I would rate it 3/5.") == (3.0, None)
@@ -215,18 +262,15 @@ def test_parse_score_and_unscored_reasons():
 
 
 def test_unscored_generation_path_records_reason_not_zero(llm):
-    """Digits that get no probability mass force the generation path; an unparseable answer is unscored."""
-    ann = Annotator(llm, domain="en", recipe=JUDGE, min_mass=1.01, fallback_max_tokens=3, max_chars=400)
-    results = ann.annotate([GOOD, "   "])
-    gen, empty = results
+    """Digits with too little probability mass force the generation path; an unparseable answer is unscored."""
+    ann = Annotator(llm, domain="en", recipe=JUDGE, min_mass=1.01, fallback_max_tokens=16, max_chars=400)
+    sci_fi_list = dev_rows()[34]["text"][:1500]  # SmolLM2 answers "22 ... The document is rated 22."
+    malformed, empty = ann.annotate([sci_fi_list, "   "])
     assert empty.score is None and empty.reason == "empty document"
-    if gen.score is None:
-        assert gen.reason and gen.reason.startswith(("malformed", "refused")) and gen.method is None
-    else:
-        assert gen.method == "generation" and gen.reason is None
-    texts = [GOOD]
-    [(_, method, reason)] = ann.judge(texts)
-    assert (method, reason) != ("logprobs", None)
+    assert malformed.score is None and malformed.judge_score is None and malformed.method is None
+    assert malformed.reason.startswith("malformed: no 0-5 score in '22")
+    [parsed] = ann.annotate([GOOD])  # the same path with a well-formed answer ("3") is scored
+    assert parsed.method == "generation" and parsed.score == 3.0 and parsed.reason is None
 
 
 def test_adversarial_text_does_not_raise_scores(annotator, classifier):

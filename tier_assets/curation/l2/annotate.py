@@ -10,10 +10,12 @@ is recorded as unscored with the reason, never as 0.
 The seed label follows a ``Recipe``. With a capable judge (any model but the
 embedded default) the label is the judge's score: the paper's method. The
 embedded SmolLM2-135M is a poor judge on its own (its 0-5 score selects at
-random against human labels), so its default recipe is a calibrated ensemble:
-a logistic combination of the LLM's Yes/No judgement, its perplexity of the
-text, the 0-5 judgement and two rule signals (length, stop-word share), mapped
-to 0-5. The weights were fit on the quality-dev set (see ``SMALL_MODEL_WEB``).
+random against human labels), so its default recipe for web text is a
+calibrated ensemble: a logistic combination of the LLM's Yes/No judgement, its
+perplexity of the text and three rule signals (length, stop-word share,
+alphabetic-word share), mapped to 0-5 so that 3 means P(good) = 0.5. The
+weights were fit on quality-dev (``calibrate_recipe``; see ``SMALL_MODEL_WEB``);
+the 0-5 judgement is still computed and recorded with every seed.
 
 Text that addresses the judge is removed before the model reads it
 (``prompts.neutralize``), and a document that contained some loses
@@ -52,7 +54,7 @@ class Recipe:
 
     @property
     def llm_signals(self) -> set[str]:
-        return {k for k in self.weights if k in ("yes_no", "neg_log_ppl")}
+        return {k for k in self.weights if k in LLM_SIGNALS}
 
     def label(self, signals: dict[str, float]) -> float:
         if not self.weights:
@@ -61,15 +63,53 @@ class Recipe:
         return 5.0 / (1.0 + math.exp(-z))
 
 
+LLM_SIGNALS = ("judge_score", "yes_no", "neg_log_ppl")
+# The label's decision line: calibrated P(good) = 0.5 maps to 3 on the 0-5 scale (FineWeb-Edu's keep line).
+LABEL_OFFSET = math.log(1.5)
+
+
+def calibrate_recipe(signals: Sequence[dict[str, float]], labels: Sequence[int], keys: Sequence[str], name: str,
+                     c: float = 0.3, iterations: int = 50) -> Recipe:
+    """Fit an ensemble recipe to human 0/1 labels: L2-penalized logistic regression (Newton steps).
+
+    ``c`` is the inverse penalty (as scikit-learn's ``C``). The bias is shifted by
+    ``LABEL_OFFSET`` so that a label of 3 means a calibrated P(good) of 0.5.
+    """
+    x = np.array([[s[k] for k in keys] for s in signals], dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    center, scale = x.mean(0), np.where(x.std(0) > 1e-9, x.std(0), 1.0)
+    z = np.hstack([(x - center) / scale, np.ones((len(y), 1))])
+    w = np.zeros(z.shape[1])
+    penalty = np.r_[np.full(len(keys), 1.0 / c), 0.0]
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-z @ w))
+        grad = z.T @ (p - y) + penalty * w
+        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(penalty + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return Recipe(name, weights={k: round(float(v), 6) for k, v in zip(keys, w[:-1], strict=True)},
+                  center={k: round(float(v), 6) for k, v in zip(keys, center, strict=True)},
+                  scale={k: round(float(v), 6) for k, v in zip(keys, scale, strict=True)},
+                  bias=round(float(w[-1] + LABEL_OFFSET), 6))
+
+
 JUDGE = Recipe("judge")
-# Fit by logistic regression on quality-dev (DCLM human labels) with SmolLM2-135M-Instruct Q4_1 and
-# PROMPT_VERSION l2-2025.1; refit when either changes. Centers/scales are the dev means/stds.
+# Calibrated with ``calibrate_recipe`` on quality-dev (218 DCLM human labels; never the holdout) from the
+# signals of SmolLM2-135M-Instruct Q4_1 under PROMPT_VERSION l2-2025.1; refit when either changes. Its
+# 0-5 judgement is left out: on dev it carries no information once the others are known (AUC 0.50 alone).
 SMALL_MODEL_WEB = Recipe(
     "smollm2-ensemble-web-v1",
-    weights={},
-    center={},
-    scale={},
+    weights={"yes_no": 0.613228, "neg_log_ppl": 0.356733, "log_chars": 0.22673, "stop_frac": 0.216138,
+             "alpha_frac": 0.459669},
+    center={"yes_no": 0.345908, "neg_log_ppl": -3.694096, "log_chars": 7.274877, "stop_frac": 0.349215,
+            "alpha_frac": 0.960195},
+    scale={"yes_no": 0.401243, "neg_log_ppl": 0.523586, "log_chars": 0.881919, "stop_frac": 0.070691,
+           "alpha_frac": 0.033997},
+    bias=0.633839,
 )
+SMALL_MODEL_WEB_KEYS = tuple(SMALL_MODEL_WEB.weights)
 RECIPES = {r.name: r for r in (JUDGE, SMALL_MODEL_WEB)}
 
 
@@ -136,13 +176,15 @@ class Annotation:
 class Annotator:
     """Annotates documents of one domain with one LLM and one recipe.
 
-    ``perplexity_llm`` supplies perplexity when the judge cannot (an endpoint
-    without echo log-probs); by default that is the embedded local model.
+    ``with_tags`` (default: on for any model but the embedded 135M one, whose
+    tags are noise) adds one short generation per document. ``perplexity_llm``
+    supplies perplexity when the judge cannot (an endpoint without echo
+    log-probs); by default that is the embedded local model.
     """
 
     def __init__(self, llm: LLM | None = None, domain: str = "en", recipe: Recipe | str | None = None,
                  max_chars: int = 1200, min_mass: float = 0.05, injection_penalty: float = 1.0,
-                 with_tags: bool = False, fallback_max_tokens: int = 16, perplexity_llm: LLM | None = None):
+                 with_tags: bool | None = None, fallback_max_tokens: int = 16, perplexity_llm: LLM | None = None):
         self.llm = llm or load_llm()
         self.domain = domain
         if isinstance(recipe, str):
@@ -151,7 +193,7 @@ class Annotator:
         self.max_chars = max_chars
         self.min_mass = min_mass
         self.injection_penalty = injection_penalty
-        self.with_tags = with_tags
+        self.with_tags = self.llm.model_id != DEFAULT_LLM_ID if with_tags is None else with_tags
         self.fallback_max_tokens = fallback_max_tokens
         self._perplexity_llm = perplexity_llm
 
@@ -233,9 +275,7 @@ class Annotator:
             ann = results[i]
             ann.judge_score, ann.method, ann.reason = judged[k]
             ann.tags = tags[k]
-            stats = text_stats(docs[k])
-            ann.signals = {"log_chars": stats["log_chars"], "stop_frac": stats["stop_frac"],
-                           **{name: values[k] for name, values in extra.items()}}
+            ann.signals = {**text_stats(docs[k]), **{name: values[k] for name, values in extra.items()}}
             if ann.judge_score is None:
                 continue
             ann.signals["judge_score"] = ann.judge_score

@@ -4,10 +4,13 @@ The LLM labels a few hundred seeds; the classifier must score every L1
 document at embedding speed. Features are the MiniLM sentence embedding (what
 the text is about and how it reads) concatenated with standardized text
 statistics (length, stop-word share, line structure: signals an embedding of the
-first 256 tokens cannot see). The model is ridge regression onto the 0-5 label,
-its strength picked by closed-form leave-one-out error on the training split:
-with hundreds of seeds a linear model is what the data supports, it trains in
-milliseconds and scores at matrix-multiply speed.
+first 256 tokens cannot see). The model is ridge regression onto the label's
+logit (label / 5), mapped back through a sigmoid: an ensemble label is a
+sigmoid of a linear score, so its rule part stays exactly linear. The penalty
+and the embedding block's weight against the statistics are picked by
+closed-form leave-one-out error on the training split. With hundreds of seeds a
+linear model is what the data supports; it trains in milliseconds and scores at
+matrix-multiply speed.
 
 A classifier is two files, ``weights.npz`` and ``card.json``; its ``version``
 hashes the seed set (doc ids + text hashes), the annotator (model, backend,
@@ -30,6 +33,8 @@ from tier_assets.curation.l2.textstats import STAT_NAMES, stats_matrix
 from tier_assets.curation.models.embedder import DEFAULT_EMBEDDER, get_embedder
 
 ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+EMBEDDING_SCALES = (1.0, 2.0, 4.0, 8.0)  # embedding block weight vs unit-variance statistics
+LABEL_CLIP = 0.01  # labels 0 and 5 map to finite logits
 POSITIVE_AT = 3.0  # FineWeb-Edu's convention: a score >= 3 is "educational" / good
 
 
@@ -109,7 +114,10 @@ def featurize(texts: Sequence[str], spec: dict[str, Any]) -> tuple[np.ndarray, n
 
 
 def fit_ridge(x: np.ndarray, y: np.ndarray, alphas: Sequence[float] = ALPHAS) -> tuple[np.ndarray, float, float]:
-    """Ridge regression (centered, intercept unpenalized) with alpha by exact leave-one-out error."""
+    """Ridge regression (centered, intercept unpenalized), alpha by exact leave-one-out error.
+
+    Returns (coef, intercept, leave-one-out mean squared error at the chosen alpha).
+    """
     x_mean, y_mean = x.mean(0), y.mean()
     xc, yc = x - x_mean, y - y_mean
     u, s, vt = np.linalg.svd(xc, full_matrices=False)
@@ -123,9 +131,13 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alphas: Sequence[float] = ALPHAS) ->
         if best is None or loo < best[0]:
             best = (loo, alpha)
     assert best is not None
-    alpha = best[1]
-    coef = vt.T @ ((s / (s**2 + alpha)) * uty)
-    return coef, float(y_mean - x_mean @ coef), alpha
+    coef = vt.T @ ((s / (s**2 + best[1])) * uty)
+    return coef, float(y_mean - x_mean @ coef), best[0]
+
+
+def to_logit(labels: np.ndarray) -> np.ndarray:
+    p = np.clip(labels / 5.0, LABEL_CLIP, 1 - LABEL_CLIP)
+    return np.log(p / (1 - p))
 
 
 @dataclass
@@ -146,7 +158,7 @@ class QualityClassifier:
         return np.hstack([emb, (stats - self.stats_mean) / self.stats_std]).astype(np.float32)
 
     def predict_features(self, emb: np.ndarray, stats: np.ndarray) -> np.ndarray:
-        return np.clip(self.design(emb, stats) @ self.coef + self.intercept, 0.0, 5.0)
+        return 5.0 / (1.0 + np.exp(-(self.design(emb, stats) @ self.coef + self.intercept)))
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """Predicted 0-5 scores of ``texts``."""
@@ -197,7 +209,16 @@ def distill(seeds: Sequence[Seed], annotator: dict[str, Any], prompt_version: st
     mean = stats[train].mean(0)
     std = np.where(stats[train].std(0) > 1e-6, stats[train].std(0), 1.0)
     clf = QualityClassifier(np.zeros(0), 0.0, mean.astype(np.float32), std.astype(np.float32))
-    coef, intercept, alpha = fit_ridge(clf.design(emb[train], stats[train]).astype(np.float64), labels[train])
+    design = clf.design(emb[train], stats[train]).astype(np.float64)
+    dim = emb.shape[1]
+    fits = []
+    for scale in EMBEDDING_SCALES:
+        weighted = design.copy()
+        weighted[:, :dim] *= scale
+        coef, intercept, loo = fit_ridge(weighted, to_logit(labels[train]))
+        coef[:dim] *= scale  # fold the block weight into the coefficients
+        fits.append((loo, scale, coef, intercept))
+    loo, scale, coef, intercept = min(fits, key=lambda f: f[0])
     clf.coef, clf.intercept = coef.astype(np.float32), intercept
     pred = clf.predict_features(emb[held], stats[held])
     metrics = {
@@ -212,7 +233,7 @@ def distill(seeds: Sequence[Seed], annotator: dict[str, Any], prompt_version: st
         "domain": domain, "annotator": annotator, "prompt_version": prompt_version, "features": spec,
         "seed_set_hash": seeds_hash, "n_seeds": len(seeds),
         "n_reference_seeds": sum(s.source == "reference" for s in seeds),
-        "label_mean": float(labels.mean()), "ridge_alpha": alpha, "metrics": metrics,
+        "label_mean": float(labels.mean()), "embedding_scale": scale, "loo_mse_logit": loo, "metrics": metrics,
         "positive_at": POSITIVE_AT,
     }
     return clf

@@ -23,23 +23,22 @@ def hash_rank(seed: int, doc_id: str) -> str:
 
 
 def allocate(sizes: dict[str, int], n: int) -> dict[str, int]:
-    """Per-stratum quotas summing to min(n, total): proportional, largest remainder, >= 1 each if possible."""
+    """Per-stratum quotas summing to min(n, total): largest-remainder proportional, then >= 1 each if possible."""
     total = sum(sizes.values())
     n = min(n, total)
-    if n == 0:
-        return dict.fromkeys(sizes, 0)
     keys = sorted(sizes)
-    quota = {k: 1 if n >= len(keys) and sizes[k] else 0 for k in keys}
-    left = n - sum(quota.values())
-    room = {k: sizes[k] - quota[k] for k in keys}
-    room_total = sum(room.values())
-    if left and room_total:
-        exact = {k: left * room[k] / room_total for k in keys}
+    if n == 0:
+        return dict.fromkeys(keys, 0)
+    exact = {k: n * sizes[k] / total for k in keys}
+    quota = {k: int(exact[k]) for k in keys}
+    for k in sorted(keys, key=lambda k: (-(exact[k] - quota[k]), k))[: n - sum(quota.values())]:
+        quota[k] += 1
+    if n >= len(keys):  # no batch goes unseen: small strata borrow from the largest quota
         for k in keys:
-            quota[k] += int(exact[k])
-        rest = n - sum(quota.values())
-        for k in sorted(keys, key=lambda k: (-(exact[k] - int(exact[k])), k))[:rest]:
-            quota[k] += 1
+            if quota[k] == 0 and sizes[k]:
+                donor = max(keys, key=lambda j: (quota[j], j))
+                quota[donor] -= 1
+                quota[k] = 1
     return quota
 
 

@@ -16,11 +16,12 @@ import numpy as np
 WORD = re.compile(r"\S+")
 # The most frequent English function words (Gopher's "stop word" rule uses a
 # subset); their share separates running prose from lists, menus and spam.
-STOP_WORDS = frozenset(
+_STOP_TEXT = (
     "the be to of and a in that have i it for not on with he as you do at this but his by from they we "
     "say her she or an will my one all would there their what so up out if about who get which go me "
-    "is are was were has had been can could should may its our your them than then these those".split()
+    "is are was were has had been can could should may its our your them than then these those"
 )
+STOP_WORDS = frozenset(_STOP_TEXT.split())
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 TERMINAL = tuple('.!?"\'。！？」”)')
 BULLETS = tuple("-*•·|>#–")
