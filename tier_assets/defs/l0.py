@@ -16,6 +16,7 @@ from tier_assets.curation.catalog import build_catalog
 from tier_assets.curation.l0 import IngestStats, accounting_problems, ingest_partition
 from tier_assets.curation.readers import ReaderConfig
 from tier_assets.curation.sources import read_manifest
+from tier_assets.curation.stats import markdown_table
 from tier_assets.curation.storage import PartitionRef
 from tier_assets.defs.partitions import split_key, tier_partitions
 from tier_assets.defs.resources import TierStoreResource
@@ -26,12 +27,6 @@ ACCOUNTING_CHECK = "records_accounted"
 class L0Config(Config):
     max_record_bytes: int = 10_000_000
     max_code_file_bytes: int = 1_000_000
-
-
-def _markdown_table(rows: dict[str, dict[str, int]]) -> str:
-    lines = ["| source file | read | kept | quarantined |", "|---|---:|---:|---:|"]
-    lines += [f"| {k} | {v['read']} | {v['kept']} | {v['quarantined']} |" for k, v in sorted(rows.items())]
-    return "\n".join(lines)
 
 
 @asset(
@@ -69,7 +64,7 @@ def l0_raw(context: AssetExecutionContext, config: L0Config, tier_store: TierSto
             "bytes_kept": stats.bytes_kept,
             "docs_per_second": round(stats.read / max(stats.seconds, 1e-9), 1),
             "quarantine_reasons": MetadataValue.json(dict(stats.reasons)),
-            "per_source": MetadataValue.md(_markdown_table(stats.per_source)),
+            "per_source": MetadataValue.md(markdown_table([{"source file": k, **v} for k, v in sorted(stats.per_source.items())])),
             "path": MetadataValue.path(str(store.partition_path(ref))),
         },
         check_results=[
