@@ -64,11 +64,16 @@ REFERENCE_FILES = (
 
 
 class AnnotationCache:
-    """Annotations keyed by (annotator identity, text), appended to a JSONL file so reruns skip the LLM."""
+    """Annotations keyed by (model, backend, prompt version, text), appended to a JSONL file so reruns skip the LLM.
+
+    The key leaves the recipe out: what the LLM produced (judge score, signals) does
+    not depend on it, so a cached annotation is relabelled under the current recipe
+    (``relabel``) and refitting the recipe needs no new LLM calls.
+    """
 
     def __init__(self, annotator: Annotator, path: str | None):
         self.annotator, self.path, self.items = annotator, path, {}
-        self.ident = json.dumps(annotator.identity, sort_keys=True)
+        self.ident = json.dumps({k: v for k, v in annotator.identity.items() if k != "recipe"}, sort_keys=True)
         if path and os.path.exists(path):
             with open(path, encoding="utf-8") as f:
                 for line in f:
@@ -77,6 +82,16 @@ class AnnotationCache:
 
     def key(self, text: str) -> str:
         return hashlib.sha256(f"{self.ident}\x1f{text}".encode("utf-8", "surrogatepass")).hexdigest()
+
+    def relabel(self, ann: Annotation) -> Annotation:
+        """``ann`` with its seed label recomputed under the annotator's current recipe."""
+        recipe = self.annotator.recipe
+        if ann.judge_score is None or not ann.signals or not recipe.llm_signals <= ann.signals.keys():
+            return ann
+        label = recipe.label(ann.signals)
+        if ann.injections:
+            label = max(0.0, label - self.annotator.injection_penalty)
+        return Annotation(**{**ann.to_dict(), "score": round(label, 4), "recipe": recipe.name})
 
     def annotate(self, texts: list[str], chunk: int = 16, label: str = "") -> list[Annotation]:
         todo = [t for t in dict.fromkeys(texts) if self.key(t) not in self.items]
@@ -93,7 +108,7 @@ class AnnotationCache:
                     f.writelines(json.dumps(r) + "\n" for r in rows)
             print(f"  {label}: annotated {i + len(part)}/{len(todo)} in {time.perf_counter() - start:.0f}s",
                   flush=True)
-        return [self.items[self.key(t)] for t in texts]
+        return [self.relabel(self.items[self.key(t)]) for t in texts]
 
 
 def english_web_docs() -> list[dict]:

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from tier_assets.cli_l2 import add_l2_commands
 from tier_assets.curation.storage import TierStore
 
 
@@ -82,7 +83,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _cmd_backfill(args: argparse.Namespace) -> int:
-    from tier_assets.demo import backfill
+    from tier_assets.runner import backfill
 
     done = backfill(args.data_root, args.asset, args.domain, args.batch, args.stale)
     print(json.dumps({"asset": args.asset, "partitions": done}))
@@ -105,6 +106,35 @@ def _cmd_export(args: argparse.Namespace) -> int:
     manifest = export_stage(store, spec, args.out or store.root / "exports" / args.stage)
     print(json.dumps({k: v for k, v in manifest.as_dict().items() if k not in ("cells", "spec")}, indent=1,
                      default=str))
+    return 0
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from tier_assets.curation.l4.tier import ask
+    from tier_assets.curation.models.embedder import get_embedder
+
+    try:
+        answers = ask(TierStore(args.data_root), args.question, get_embedder(), args.k)
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(answers, ensure_ascii=False, indent=1, default=str))
+        return 0
+    if not answers:
+        print("L4 is empty: nothing to answer from", file=sys.stderr)
+        return 1
+    for n, a in enumerate(answers, 1):
+        print(f"{n}. [{a['score']:.3f}] ({a['domain']}/{a['kind']}, topic {a['topic']}, support {a['support']}) "
+              f"{a['text']}")
+        for ev in a["evidence"]:
+            print(f"   evidence {ev['doc_id']}[{ev['start']}:{ev['end']}]: {ev['text']!r}")
+            for row in ev["lineage"]:
+                where = ", ".join(f"{k}={row[k]}" for k in ("source_file", "record_index", "url") if row[k] is not None)
+                print(f"     {'  ' * row['depth']}{row['tier']} {row['doc_id']} {where}")
     return 0
 
 
@@ -154,6 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="output folder (default: {data_root}/exports/STAGE)")
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("ask", help="search L4 knowledge; answers come with evidence text and lineage down to L0")
+    p.add_argument("question")
+    p.add_argument("-k", type=int, default=5, help="how many items (default 5)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_ask)
+
+    add_l2_commands(sub)
 
     p = sub.add_parser("catalog", help="(re)build catalog.duckdb with one view per tier and rejected set")
     p.set_defaults(func=_cmd_catalog)

@@ -1,28 +1,35 @@
-"""The tier_assets code location: tier assets, checks, sensors, schedules and resources."""
+"""The tier_assets code location: tier assets, model assets, checks, sensors, schedules and resources."""
 
 from dagster import Definitions
 
 from tier_assets.defs.exports import build_export_assets
 from tier_assets.defs.l0 import l0_raw
 from tier_assets.defs.l1 import l1_filtered
+from tier_assets.defs.l2 import l2_classifier, l2_selected
+from tier_assets.defs.l3 import l3_refined
+from tier_assets.defs.l4 import l4_index, l4_organized
 from tier_assets.defs.promotion import build_promotion_sensors
-from tier_assets.defs.resources import TierStoreResource, default_data_root
+from tier_assets.defs.resources import LLMResource, TierStoreResource, default_data_root, default_llm_config
 from tier_assets.defs.schedules import build_stale_schedule
 from tier_assets.defs.sensors import inbox_sensor
 from tier_assets.defs.stats import tier_stats
 
-TIER_ASSETS = [l0_raw, l1_filtered]
+TIER_ASSETS = [l0_raw, l1_filtered, l2_selected, l3_refined, l4_organized]
+MODEL_ASSETS = [l2_classifier]  # partitioned by domain only
 
 
-def build_definitions(data_root: str | None = None) -> Definitions:
+def build_definitions(data_root: str | None = None, llm_config: str | None = None) -> Definitions:
     tier_keys = [a.key.to_user_string() for a in TIER_ASSETS]
-    assets = [*TIER_ASSETS, tier_stats, *build_export_assets(tier_keys)]
+    assets = [*TIER_ASSETS, *MODEL_ASSETS, l4_index, tier_stats, *build_export_assets(tier_keys)]
     keys = [a.key.to_user_string() for a in assets]
     return Definitions(
         assets=assets,
         sensors=[inbox_sensor, *build_promotion_sensors(keys)],
         schedules=[build_stale_schedule(keys)],
-        resources={"tier_store": TierStoreResource(data_root=data_root or default_data_root())},
+        resources={
+            "tier_store": TierStoreResource(data_root=data_root or default_data_root()),
+            "llm": LLMResource(config_json=default_llm_config() if llm_config is None else llm_config),
+        },
     )
 
 

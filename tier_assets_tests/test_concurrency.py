@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 from dagster import DagsterInstance
 
+from tier_assets.curation.accounting import one_to_one_problems
 from tier_assets.curation.l0 import accounting_problems
-from tier_assets.curation.l1.process import l1_accounting_problems
 from tier_assets.curation.sources import BatchManifest, SourceEntry, now_iso, write_manifest
 from tier_assets.curation.storage import PartitionRef, TierStore
 from tier_assets.defs.partitions import BATCH_PARTITIONS_NAME
@@ -45,7 +45,7 @@ def test_two_partitions_at_once(tmp_path):
         ref = PartitionRef("L0", domain, "b1")
         assert store.count(ref) + store.count(ref, "rejected") == n
         assert accounting_problems(store, ref) == []
-        assert l1_accounting_problems(store, domain, "b1") == []
+        assert one_to_one_problems(store, "L0", "L1", domain, "b1") == []
     assert not list(root.rglob("*.tmp"))
     con = duckdb.connect(str(store.catalog_path), read_only=True)
     assert con.execute("select count(*) from l0").fetchall()[0][0] == 20

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from dagster import materialize
 
-from tier_assets.curation.l1.process import l1_accounting_problems
+from tier_assets.curation.accounting import one_to_one_problems
 from tier_assets.curation.l1.recipe import load_l1_recipe
 from tier_assets.curation.sources import BatchManifest, SourceEntry, now_iso, write_manifest
 from tier_assets.curation.stats import run_sql
@@ -56,7 +56,7 @@ def test_l1_accounts_for_every_l0_record_and_dedups_across_batches(dagster_insta
     assert res.success
     checks = {(c.asset_key.to_user_string(), c.check_name): c.passed for c in res.get_asset_check_evaluations()}
     assert checks == {("l0_raw", "records_accounted"): True, ("l1_filtered", "records_accounted"): True}
-    assert l1_accounting_problems(store, "en", "b1") == []
+    assert one_to_one_problems(store, "L0", "L1", "en", "b1") == []
 
     res = _run(dagster_instance, two_batches, "b2")
     b2_again = {r["doc_id"]: (r["reason"], r["detail"]) for r in store.read(PartitionRef("L1", "en", "b2"), "rejected").to_pylist()}

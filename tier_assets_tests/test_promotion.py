@@ -88,7 +88,7 @@ def test_stale_schedule_backfills_partitions_of_an_older_recipe(dagster_instance
                                                                 monkeypatch):
     from dagster import build_schedule_context
 
-    from tier_assets.curation.l1.recipe import DEFAULT_RECIPE
+    from tier_assets.curation.settings import RECIPES_DIR
     from tier_assets.definitions import build_definitions
 
     resources = {"tier_store": TierStoreResource(data_root=str(data_root))}
@@ -108,7 +108,7 @@ def test_stale_schedule_backfills_partitions_of_an_older_recipe(dagster_instance
 
     # a new recipe (here: another decontamination n-gram size) makes the partition stale
     newer = tmp_path / "l1.yaml"
-    newer.write_text(DEFAULT_RECIPE.read_text().replace("decontam: {n: 13", "decontam: {n: 12"))
+    newer.write_text((RECIPES_DIR / "l1.yaml").read_text().replace("decontam: {n: 13", "decontam: {n: 12"))
     monkeypatch.setenv("TIER_ASSETS_L1_RECIPE", str(newer))
     (request,) = evaluate().run_requests
     assert request.partition_key == "b1|en"

@@ -12,10 +12,15 @@ How it stays deterministic and bounded in memory:
 
 * Selection happens in DuckDB over the tier views with small columns only
   (``doc_id``, ``domain``, ``n_chars``): each tier x domain cell is ordered by
-  ``md5(seed, epoch, doc_id)`` and the longest prefix that fits the cell's budget
-  is kept. A prefix of a seeded permutation is unbiased by document length and
-  nested (a larger budget keeps every document of a smaller one). When a cell runs
-  out, further epochs (re-shuffled) repeat it up to the tier's repetition cap.
+  ``md5(seed, epoch, doc_id)`` and walked in that order, keeping every document
+  that still fits the cell's budget and skipping one that does not, so a cell
+  comes in short only by less than its smallest unused document. The walk is the
+  longest fitting prefix (a window sum, in DuckDB) and then a pass over the rest
+  of that epoch for documents no larger than what is left: the bulk is an
+  unbiased prefix of a seeded permutation, and only the last, under one
+  document's worth of tokens leans to small documents. When a cell runs out,
+  further epochs (re-shuffled) repeat it up to the tier's repetition cap; a
+  document is never repeated while another of its cell was left out.
 * Texts are then streamed from Parquet in a seeded global order, in record
   batches, straight into shards written to a temp file and renamed into place. md5,
   JSON, zstd and Parquet output are all deterministic, so the same data + spec +
@@ -290,23 +295,64 @@ def _select(
     con.register("alloc_arrow", alloc)
     con.execute("CREATE TEMP TABLE alloc AS SELECT * FROM alloc_arrow")
     con.unregister("alloc_arrow")
-    select = """
-        CREATE TEMP TABLE sel AS
+    ranked = """
+        CREATE TEMP TABLE ranked AS
         WITH expanded AS (
             SELECT c.doc_id, c.tier, c.domain, c.batch, c.tokens, a.requested, unnest(range(a.reps)) AS epoch
             FROM cand c JOIN alloc a USING (tier, domain)
-        ),
-        ranked AS (
-            SELECT *, sum(tokens) OVER (
-                PARTITION BY tier, domain
-                ORDER BY epoch, md5(concat_ws('/', $seed, 'pick', CAST(epoch AS VARCHAR), doc_id))
-                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum
-            FROM expanded
         )
-        SELECT doc_id, tier, domain, batch, tokens, CAST(epoch AS BIGINT) AS epoch FROM ranked WHERE cum <= requested
+        SELECT *, row_number() OVER w AS pos, sum(tokens) OVER (w ROWS UNBOUNDED PRECEDING) AS cum
+        FROM expanded
+        WINDOW w AS (
+            PARTITION BY tier, domain
+            ORDER BY epoch, md5(concat_ws('/', $seed, 'pick', CAST(epoch AS VARCHAR), doc_id)))
     """
-    con.execute(select, _bound(spec, select))
+    con.execute(ranked, _bound(spec, ranked))
+    con.register("picked_arrow", _fill_after_prefix(con))
+    con.execute("""
+        CREATE TEMP TABLE sel AS
+        SELECT doc_id, tier, domain, batch, tokens, CAST(epoch AS BIGINT) AS epoch FROM ranked WHERE cum <= requested
+        UNION ALL
+        SELECT doc_id, tier, domain, batch, tokens, CAST(epoch AS BIGINT) AS epoch
+        FROM ranked JOIN picked_arrow USING (tier, domain, pos)
+    """)
+    con.unregister("picked_arrow")
+    con.execute("DROP TABLE ranked")
     return available, cell_req, tier_req
+
+
+_PICKED_SCHEMA = pa.schema([("tier", pa.string()), ("domain", pa.string()), ("pos", pa.int64())])
+
+
+def _fill_after_prefix(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """Positions (tier, domain, pos) in ``ranked`` that fill each cell's budget after its seeded prefix.
+
+    The prefix (``cum <= requested``) ends at the first document that does not fit;
+    the walk skips it and goes on in the same order, taking every later document of
+    that epoch that still fits in what is left. Later epochs stay out: a document is
+    repeated only once every document of its cell was taken.
+    """
+    tail = con.sql("""
+        WITH cut AS (
+            SELECT tier, domain, min(pos) AS cut_pos, arg_min(epoch, pos) AS cut_epoch,
+                   CAST(arg_min(requested - (cum - tokens), pos) AS BIGINT) AS room
+            FROM ranked WHERE cum > requested GROUP BY tier, domain
+        )
+        SELECT r.tier, r.domain, r.pos, r.tokens, cut.room
+        FROM ranked r JOIN cut USING (tier, domain)
+        WHERE r.epoch = cut.cut_epoch AND r.pos > cut.cut_pos AND r.tokens <= cut.room
+        ORDER BY r.tier, r.domain, r.pos
+    """).to_arrow_reader(STREAM_BATCH_ROWS)
+    picked: list[dict[str, Any]] = []
+    cell, left = None, 0
+    for batch in tail:
+        for row in batch.to_pylist():
+            if (row["tier"], row["domain"]) != cell:
+                cell, left = (row["tier"], row["domain"]), row["room"]
+            if row["tokens"] <= left:
+                left -= row["tokens"]
+                picked.append(row)
+    return pa.Table.from_pylist(picked, schema=_PICKED_SCHEMA)
 
 
 def _stream_sql(spec: StageSpec) -> str:

@@ -1,7 +1,7 @@
 """Stale partitions: tier partitions made by an older recipe, benchmark set or model.
 
 Each tier records what made it in the ``models`` JSON column (``l1_recipe``,
-``l2_classifier``, ...). A partition is stale when the version it recorded is not
+``l2.classifier_version``, ...). A partition is stale when the version it recorded is not
 the one the current configuration would use; a scheduled backfill re-runs it.
 """
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from tier_assets.curation.catalog import connect
 from tier_assets.curation.storage import TierStore
 
-# tier -> (models key, function domain -> current version)
-VersionFn = Callable[[str], str | None]
+# the current version of what made a tier's partitions, per (data root, domain); None = nothing to compare
+VersionFn = Callable[[TierStore, str], str | None]
 
 
 @dataclass(frozen=True)
@@ -27,18 +27,25 @@ class Stale:
     current: str
 
 
-def current_l1_version(domain: str) -> str:
+def current_l1_version(store: TierStore, domain: str) -> str:
+    """The fingerprint of the L1 recipe (settings + benchmark set) a run would use now."""
     from tier_assets.curation.l1.recipe import load_l1_recipe
 
     return load_l1_recipe(domain).fingerprint
 
 
-VERSIONED: dict[str, tuple[str, VersionFn]] = {"L1": ("l1_recipe", current_l1_version)}
+def current_l2_version(store: TierStore, domain: str) -> str | None:
+    """The domain's current classifier version (None until one has been trained)."""
+    from tier_assets.curation.l2.train import current_version
+
+    return current_version(store.root, domain)
 
 
-def register_version(tier: str, key: str, fn: VersionFn) -> None:
-    """Let a tier declare which ``models`` key versions it (e.g. L2's classifier)."""
-    VERSIONED[tier] = (key, fn)
+# tier -> (JSON path in the ``models`` column, current version)
+VERSIONED: dict[str, tuple[str, VersionFn]] = {
+    "L1": ("l1_recipe", current_l1_version),
+    "L2": ("l2.classifier_version", current_l2_version),
+}
 
 
 def recorded_versions(store: TierStore, tier: str, key: str) -> dict[tuple[str, str], set[str | None]]:
@@ -66,7 +73,7 @@ def stale_partitions(store: TierStore, tiers: list[str] | None = None) -> list[S
         current: dict[str, str | None] = {}
         for (domain, batch), versions in sorted(recorded_versions(store, tier, key).items()):
             if domain not in current:
-                current[domain] = current_fn(domain)
+                current[domain] = current_fn(store, domain)
             want = current[domain]
             if want is not None and versions != {want}:
                 recorded = sorted(v for v in versions if v)[:1] or [None]

@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tier_assets.curation.schema import RECORD_SCHEMA, REJECTED_SCHEMA, TIERS, to_table
+from tier_assets.curation.schema import JSON_COLUMNS, RECORD_SCHEMA, REJECTED_SCHEMA, TIERS, loads, to_table
 
 KINDS = ("tiers", "rejected")
 
@@ -143,6 +143,14 @@ class TierStore:
             table = schema.empty_table()
             return table.select(columns) if columns else table
         return pq.read_table(path, columns=columns)
+
+    def read_docs(self, ref: PartitionRef, kind: str = "tiers") -> list[dict[str, Any]]:
+        """The partition's records as dicts, JSON columns (signals, models, meta) parsed."""
+        docs = self.read(ref, kind).to_pylist()
+        for doc in docs:
+            for name in JSON_COLUMNS:
+                doc[name] = loads(doc[name]) if doc.get(name) is not None else None
+        return docs
 
     def iter_batches(self, ref: PartitionRef, kind: str = "tiers", batch_rows: int = 2000) -> Iterator[pa.RecordBatch]:
         path = self.partition_path(ref, kind)

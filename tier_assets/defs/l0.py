@@ -55,7 +55,8 @@ def l0_raw(context: AssetExecutionContext, config: L0Config, tier_store: TierSto
     stats = ingest_partition(store, ref, entries, reader_config, progress)
     build_catalog(store)
     problems = accounting_problems(store, ref, expected_read=stats.read)
-    context.log.info(f"L0 {domain}/{batch}: done, {stats.as_dict()}")
+    summary = {k: v for k, v in stats.as_dict().items() if k != "per_source"}
+    context.log.info(f"L0 {domain}/{batch}: done from {len(stats.per_source)} source files, {summary}")
     return MaterializeResult(
         metadata={
             "records_read": stats.read,

@@ -12,8 +12,9 @@ from dagster import (
     asset,
 )
 
+from tier_assets.curation.accounting import one_to_one_problems
 from tier_assets.curation.catalog import build_catalog
-from tier_assets.curation.l1.process import l1_accounting_problems, process_l1_partition
+from tier_assets.curation.l1.process import process_l1_partition
 from tier_assets.curation.l1.recipe import load_l1_recipe
 from tier_assets.curation.stats import markdown_table
 from tier_assets.curation.storage import PartitionRef
@@ -48,7 +49,7 @@ def l1_filtered(context: AssetExecutionContext, config: L1Config, tier_store: Ti
     context.log.info(f"L1 {domain}/{batch}: recipe {recipe.fingerprint}")
     _, stats = process_l1_partition(store, recipe, batch, progress=context.log.info)
     build_catalog(store)
-    problems = l1_accounting_problems(store, domain, batch)
+    problems = one_to_one_problems(store, "L0", "L1", domain, batch)
     steps = [{"step": k, **v} for k, v in stats.steps.items()]
     reasons = [{"stage:reason": k, "documents": v} for k, v in sorted(stats.reasons.items(), key=lambda kv: -kv[1])]
     return MaterializeResult(

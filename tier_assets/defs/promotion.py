@@ -1,10 +1,16 @@
 """Promotion: when a tier's partition is materialized and its blocking checks passed,
-request the next tier for the same partition; and refresh the tier stats after any tier.
+request the next tier for the same partition; and refresh the tier stats (after any tier)
+and the L4 index (after L4).
 
 One sensor per tier pair. The cursor is the last materialization storage id seen,
 so a materialization is considered once; run keys make repeated requests no-ops.
 A partition whose next tier was already materialized after it (e.g. the demo runs
 every tier in one run) is not requested again.
+
+L2 needs its domain's classifier (``l2_classifier``, partitioned by domain). When
+an L1 partition is promoted and the domain has none yet, the sensor requests the
+classifier instead; when a classifier is materialized, the partitions of its
+domain that passed L1 but have no L2 yet are requested.
 """
 
 from collections.abc import Sequence
@@ -25,6 +31,9 @@ from dagster import (
 
 TIER_CHAIN = ("l0_raw", "l1_filtered", "l2_selected", "l3_refined", "l4_organized")
 STATS_ASSET = "tier_stats"
+INDEX_ASSET = "l4_index"
+# downstream tier -> the per-domain model asset it needs before it can run
+MODEL_GATES = {"l2_selected": "l2_classifier"}
 
 
 def checks_passed(instance: DagsterInstance, run_id: str, asset: AssetKey) -> tuple[bool, list[str]]:
@@ -46,12 +55,21 @@ def _already_promoted(instance: DagsterInstance, downstream: AssetKey, partition
     return bool(result.records)
 
 
+def _has_materialization(instance: DagsterInstance, key: AssetKey, partition: str) -> bool:
+    return bool(instance.fetch_materializations(AssetRecordsFilter(key, asset_partitions=[partition]), limit=1).records)
+
+
+def _domain(partition: str) -> str:
+    return partition.split("|", 1)[1]
+
+
 def promotion_sensor(upstream: str, downstream: str) -> SensorDefinition:
     up, down = AssetKey(upstream), AssetKey(downstream)
+    gate = AssetKey(MODEL_GATES[downstream]) if downstream in MODEL_GATES else None
 
     @sensor(
         name=f"promote_{upstream}_to_{downstream}",
-        asset_selection=[down],
+        asset_selection=[down, gate] if gate else [down],
         minimum_interval_seconds=15,
         default_status=DefaultSensorStatus.RUNNING,
         description=f"Requests {downstream} for each {upstream} partition whose blocking checks passed.",
@@ -72,6 +90,12 @@ def promotion_sensor(upstream: str, downstream: str) -> SensorDefinition:
                 continue
             if _already_promoted(context.instance, down, partition, record.storage_id):
                 continue
+            if gate and not _has_materialization(context.instance, gate, _domain(partition)):
+                domain = _domain(partition)
+                context.log.info(f"{downstream} {partition} waits for {gate.to_user_string()}[{domain}]")
+                requests.append(RunRequest(run_key=f"{gate.to_user_string()}:{domain}:first", partition_key=domain,
+                                           asset_selection=[gate], tags={"tier_assets/promoted_from": upstream}))
+                continue
             requests.append(RunRequest(run_key=f"{downstream}:{partition}:{record.storage_id}",
                                        partition_key=partition, asset_selection=[down],
                                        tags={"tier_assets/promoted_from": upstream}))
@@ -80,31 +104,71 @@ def promotion_sensor(upstream: str, downstream: str) -> SensorDefinition:
     return _promote
 
 
-def stats_sensor(tiers: Sequence[str]) -> SensorDefinition:
-    """Requests one ``tier_stats`` refresh per tick in which any tier was materialized."""
+def model_sensor(model: str, upstream: str, downstream: str) -> SensorDefinition:
+    """When ``model`` (per domain) is materialized, request ``downstream`` for its domain's waiting partitions."""
+    model_key, up, down = AssetKey(model), AssetKey(upstream), AssetKey(downstream)
 
-    @sensor(name="tier_stats_sensor", asset_selection=[AssetKey(STATS_ASSET)], minimum_interval_seconds=30,
+    @sensor(
+        name=f"promote_{model}_to_{downstream}",
+        asset_selection=[down],
+        minimum_interval_seconds=15,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=f"Requests {downstream} for partitions that passed {upstream} and waited for {model}.",
+    )
+    def _release(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+        after = int(context.cursor) if context.cursor else 0
+        result = context.instance.fetch_materializations(
+            AssetRecordsFilter(model_key, after_storage_id=after), limit=50, ascending=True)
+        if not result.records:
+            return SkipReason(f"no new {model} materializations")
+        cursor = max(r.storage_id for r in result.records)
+        domains = {r.partition_key for r in result.records}
+        requests, seen = [], set()
+        for record in context.instance.fetch_materializations(AssetRecordsFilter(up), limit=10_000).records:
+            partition = record.partition_key  # newest first: the latest materialization of each partition decides
+            if partition in seen or _domain(partition) not in domains:
+                continue
+            seen.add(partition)
+            if _has_materialization(context.instance, down, partition):
+                continue
+            if checks_passed(context.instance, record.run_id, up)[0]:
+                requests.append(RunRequest(run_key=f"{downstream}:{partition}:{record.storage_id}",
+                                           partition_key=partition, asset_selection=[down],
+                                           tags={"tier_assets/promoted_from": model}))
+        return SensorResult(run_requests=requests, cursor=str(cursor))
+
+    return _release
+
+
+def refresh_sensor(target: str, watched: Sequence[str], interval_s: int = 30) -> SensorDefinition:
+    """Requests one ``target`` refresh per tick in which any of ``watched`` was materialized."""
+
+    @sensor(name=f"{target}_sensor", asset_selection=[AssetKey(target)], minimum_interval_seconds=interval_s,
             default_status=DefaultSensorStatus.RUNNING,
-            description="Refreshes the DuckDB tier stats after tier materializations.")
-    def _stats(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+            description=f"Refreshes {target} after materializations of {', '.join(watched)}.")
+    def _refresh(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         after = int(context.cursor) if context.cursor else 0
         newest = after
-        for tier in tiers:
+        for key in watched:
             result = context.instance.fetch_materializations(
-                AssetRecordsFilter(AssetKey(tier), after_storage_id=after), limit=1, ascending=False)
+                AssetRecordsFilter(AssetKey(key), after_storage_id=after), limit=1, ascending=False)
             if result.records:
                 newest = max(newest, result.records[0].storage_id)
         if newest == after:
-            return SkipReason("no tier materialized since the last stats refresh")
-        return SensorResult(run_requests=[RunRequest(run_key=f"{STATS_ASSET}:{newest}")], cursor=str(newest))
+            return SkipReason(f"nothing of {list(watched)} materialized since the last refresh")
+        return SensorResult(run_requests=[RunRequest(run_key=f"{target}:{newest}")], cursor=str(newest))
 
-    return _stats
+    return _refresh
 
 
 def build_promotion_sensors(asset_keys: Sequence[str]) -> list[SensorDefinition]:
     """Sensors for consecutive tiers that both exist in ``asset_keys``, plus the stats sensor."""
     present = [k for k in TIER_CHAIN if k in asset_keys]
     sensors = [promotion_sensor(a, b) for a, b in zip(present, present[1:], strict=False)]
+    sensors += [model_sensor(model, up, down) for up, down in zip(present, present[1:], strict=False)
+                if (model := MODEL_GATES.get(down)) in asset_keys]
     if STATS_ASSET in asset_keys:
-        sensors.append(stats_sensor(present))
+        sensors.append(refresh_sensor(STATS_ASSET, present))
+    if INDEX_ASSET in asset_keys and "l4_organized" in asset_keys:
+        sensors.append(refresh_sensor(INDEX_ASSET, ["l4_organized"]))
     return sensors

@@ -12,7 +12,7 @@ from dagster import (
     schedule,
 )
 
-from tier_assets.curation.staleness import stale_partitions
+from tier_assets.curation.staleness import VERSIONED, stale_partitions
 from tier_assets.defs.partitions import partition_key
 from tier_assets.defs.resources import TierStoreResource
 
@@ -21,7 +21,7 @@ TIER_ASSET = {"L1": "l1_filtered", "L2": "l2_selected", "L3": "l3_refined", "L4"
 
 def build_stale_schedule(asset_keys: Sequence[str]) -> ScheduleDefinition:
     """The nightly stale-partition backfill over the versioned tiers present in ``asset_keys``."""
-    tiers = [t for t, key in TIER_ASSET.items() if key in asset_keys]
+    tiers = [t for t in VERSIONED if TIER_ASSET[t] in asset_keys]
 
     @schedule(
         name="stale_partitions_backfill",

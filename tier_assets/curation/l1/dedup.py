@@ -41,6 +41,7 @@ import xxhash
 
 from tier_assets.curation.models.vectors import make_index, range_neighbors
 from tier_assets.curation.pipeline import Doc, Step, StepResult, add_signals, reject
+from tier_assets.curation.validation import check_at_least_one, check_positive_fraction
 
 SIGNATURE_VERSION = 1  # bump when normalization, shingling or hashing changes
 MINHASH_META = b"tier_assets.dedup.minhash"
@@ -83,16 +84,10 @@ class DedupConfig:
     def __post_init__(self) -> None:
         if not (self.exact or self.minhash or self.semantic):
             raise ValueError("DedupConfig: enable at least one of exact, minhash, semantic")
-        for name in ("ngram", "bands", "rows", "embed_max_chars", "knn_k"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"DedupConfig.{name} must be an integer >= 1, got {value!r}")
+        check_at_least_one(self, "ngram", "bands", "rows", "embed_max_chars", "knn_k", integer=True)
         if self.bands * self.rows > 4096:
             raise ValueError(f"DedupConfig: bands * rows must be <= 4096, got {self.bands * self.rows}")
-        if not 0.0 < self.jaccard_threshold <= 1.0:
-            raise ValueError(f"DedupConfig.jaccard_threshold must be in (0, 1], got {self.jaccard_threshold!r}")
-        if not 0.0 < self.cosine_threshold <= 1.0:
-            raise ValueError(f"DedupConfig.cosine_threshold must be in (0, 1], got {self.cosine_threshold!r}")
+        check_positive_fraction(self, "jaccard_threshold", "cosine_threshold")
         if not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
             raise ValueError(f"DedupConfig.seed must be an integer in [0, 2**32), got {self.seed!r}")
 

@@ -25,6 +25,12 @@ from typing import Any
 import numpy as np
 
 from tier_assets.curation.pipeline import Doc, Filter, StepResult, add_signals, reject
+from tier_assets.curation.validation import (
+    check_at_least_one,
+    check_fraction,
+    check_non_negative,
+    check_order,
+)
 
 Verdict = tuple[str, str] | None
 
@@ -440,31 +446,6 @@ class DocView:
         return self._masked
 
 
-# --------------------------------------------------------------------------------------------------------
-# Config validation helpers
-# --------------------------------------------------------------------------------------------------------
-
-
-def _check_non_negative(config: object, *names: str) -> None:
-    for name in names:
-        value = getattr(config, name)
-        if value is not None and value < 0:
-            raise ValueError(f"{type(config).__name__}.{name} must be >= 0 or None, got {value!r}")
-
-
-def _check_fraction(config: object, *names: str) -> None:
-    for name in names:
-        value = getattr(config, name)
-        if value is not None and not 0 <= value <= 1:
-            raise ValueError(f"{type(config).__name__}.{name} must be in [0, 1] or None, got {value!r}")
-
-
-def _check_order(config: object, low: str, high: str) -> None:
-    lo, hi = getattr(config, low), getattr(config, high)
-    if lo is not None and hi is not None and lo > hi:
-        raise ValueError(f"{type(config).__name__}: {low}={lo!r} is greater than {high}={hi!r}")
-
-
 def _fmt(value: float) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -515,8 +496,8 @@ class LengthConfig:
     sentence_marks: str = ".,。，"
 
     def __post_init__(self) -> None:
-        _check_non_negative(self, "min_chars", "max_chars", "short_doc_chars")
-        _check_order(self, "min_chars", "max_chars")
+        check_non_negative(self, "min_chars", "max_chars", "short_doc_chars", optional=True)
+        check_order(self, "min_chars", "max_chars", optional=True)
         if self.short_doc_chars is not None and not self.sentence_marks:
             raise ValueError("LengthConfig.sentence_marks must not be empty when short_doc_chars is set")
 
@@ -573,13 +554,15 @@ class GopherQualityConfig:
 
     def __post_init__(self) -> None:
         self.stop_words = tuple(self.stop_words)
-        _check_non_negative(
+        check_non_negative(
             self, "min_doc_words", "max_doc_words", "min_avg_word_length", "max_avg_word_length",
-            "max_symbol_word_ratio", "min_stop_words",
+            "max_symbol_word_ratio", "min_stop_words", optional=True,
         )
-        _check_fraction(self, "max_bullet_lines_ratio", "max_ellipsis_lines_ratio", "min_alpha_words_ratio")
-        _check_order(self, "min_doc_words", "max_doc_words")
-        _check_order(self, "min_avg_word_length", "max_avg_word_length")
+        check_fraction(
+            self, "max_bullet_lines_ratio", "max_ellipsis_lines_ratio", "min_alpha_words_ratio", optional=True
+        )
+        check_order(self, "min_doc_words", "max_doc_words", optional=True)
+        check_order(self, "min_avg_word_length", "max_avg_word_length", optional=True)
         if self.min_stop_words is not None and self.min_stop_words > len(set(self.stop_words)):
             raise ValueError(
                 f"GopherQualityConfig.min_stop_words={self.min_stop_words} exceeds the "
@@ -760,7 +743,9 @@ class GopherRepetitionConfig:
     dup_n_grams: tuple[tuple[int, float], ...] = ((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10))
 
     def __post_init__(self) -> None:
-        _check_fraction(self, "dup_line_frac", "dup_para_frac", "dup_line_char_frac", "dup_para_char_frac")
+        check_fraction(
+            self, "dup_line_frac", "dup_para_frac", "dup_line_char_frac", "dup_para_char_frac", optional=True
+        )
         self.top_n_grams = _check_ngram_rules(self, "top_n_grams")
         self.dup_n_grams = _check_ngram_rules(self, "dup_n_grams")
 
@@ -850,7 +835,7 @@ class C4QualityConfig:
     mask_latex: bool = False
 
     def __post_init__(self) -> None:
-        _check_non_negative(self, "min_num_sentences", "min_words_per_line", "max_word_length")
+        check_non_negative(self, "min_num_sentences", "min_words_per_line", "max_word_length", optional=True)
 
 
 class C4QualityFilter(RuleFilter):
@@ -927,8 +912,8 @@ class FineWebQualityConfig:
     mask_latex: bool = False
 
     def __post_init__(self) -> None:
-        _check_fraction(self, "line_punct_thr", "short_line_thr", "char_duplicates_ratio")
-        _check_non_negative(self, "short_line_length", "new_line_ratio")
+        check_fraction(self, "line_punct_thr", "short_line_thr", "char_duplicates_ratio", optional=True)
+        check_non_negative(self, "short_line_length", "new_line_ratio", optional=True)
         if self.line_punct_thr is not None and not self.stop_chars:
             raise ValueError("FineWebQualityConfig.stop_chars must not be empty when line_punct_thr is set")
 
@@ -998,12 +983,11 @@ class ChineseQualityConfig:
     max_dup_char_ngram_frac: float | None = 0.3
 
     def __post_init__(self) -> None:
-        _check_non_negative(self, "min_chars")
-        _check_fraction(self, "min_cjk_ratio", "min_punct_ratio", "max_punct_ratio", "dup_line_frac",
-                        "dup_line_char_frac", "max_dup_char_ngram_frac")
-        _check_order(self, "min_punct_ratio", "max_punct_ratio")
-        if self.char_ngram < 1:
-            raise ValueError(f"ChineseQualityConfig.char_ngram must be >= 1, got {self.char_ngram}")
+        check_non_negative(self, "min_chars", optional=True)
+        check_fraction(self, "min_cjk_ratio", "min_punct_ratio", "max_punct_ratio", "dup_line_frac",
+                       "dup_line_char_frac", "max_dup_char_ngram_frac", optional=True)
+        check_order(self, "min_punct_ratio", "max_punct_ratio", optional=True)
+        check_at_least_one(self, "char_ngram")
 
 
 class ChineseQualityFilter(RuleFilter):
@@ -1080,8 +1064,10 @@ class CodeQualityConfig:
 
     def __post_init__(self) -> None:
         self.autogenerated_markers = tuple(m.lower() for m in self.autogenerated_markers)
-        _check_non_negative(self, "max_line_length", "max_mean_line_length", "max_bytes", "header_lines")
-        _check_fraction(self, "min_alnum_fraction")
+        check_non_negative(
+            self, "max_line_length", "max_mean_line_length", "max_bytes", "header_lines", optional=True
+        )
+        check_fraction(self, "min_alnum_fraction", optional=True)
 
 
 class CodeQualityFilter(RuleFilter):

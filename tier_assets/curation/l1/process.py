@@ -149,21 +149,3 @@ def process_l1_partition(store: TierStore, recipe: L1Recipe, batch: str, embedde
             stats.mappers_changed[name] = stats.mappers_changed.get(name, 0) + 1
     stats.seconds = time.perf_counter() - start
     return result, stats
-
-
-def l1_accounting_problems(store: TierStore, domain: str, batch: str) -> list[str]:
-    """From the files: every L0 record of the partition is in L1 kept or rejected, exactly once."""
-    l0_ids = store.read(PartitionRef("L0", domain, batch), columns=["doc_id"])["doc_id"].to_pylist()
-    ref = PartitionRef("L1", domain, batch)
-    parents = [p for t in (store.read(ref, columns=["parent_ids"]), store.read(ref, "rejected", columns=["parent_ids"]))
-               for ps in t["parent_ids"].to_pylist() for p in ps]
-    problems = []
-    if len(parents) != len(l0_ids):
-        problems.append(f"L1 kept + rejected = {len(parents)} != L0 input {len(l0_ids)}")
-    missing = set(l0_ids) - set(parents)
-    if missing:
-        problems.append(f"{len(missing)} L0 records missing from L1 (e.g. {sorted(missing)[:3]})")
-    extra = set(parents) - set(l0_ids)
-    if extra:
-        problems.append(f"{len(extra)} L1 records whose parent is not in L0")
-    return problems

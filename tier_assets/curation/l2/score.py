@@ -11,7 +11,8 @@ points, as in annotation, so it cannot buy a place in L2.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -22,13 +23,21 @@ from tier_assets.curation.pipeline import Doc, StepResult, add_signals, reject
 STAGE = "l2_select"
 
 
-def score_texts(texts: Sequence[str], classifier: QualityClassifier,
-                injection_penalty: float = 1.0) -> tuple[np.ndarray, list[int]]:
-    """(0-5 scores, judge-addressing sentences removed per text)."""
-    cleaned, injections = zip(*(neutralize(t) for t in texts), strict=True) if texts else ((), ())
-    scores = classifier.predict(list(cleaned)).astype(np.float64)
-    penalty = injection_penalty * (np.array(injections) > 0)
-    return np.clip(scores - penalty, 0.0, 5.0), list(injections)
+def score_texts(texts: Sequence[str], classifier: QualityClassifier, injection_penalty: float = 1.0,
+                chunk: int = 1024, progress: Callable[[str], None] | None = None) -> tuple[np.ndarray, list[int]]:
+    """(0-5 scores, judge-addressing sentences removed per text), ``chunk`` texts at a time."""
+    scores, injections = np.zeros(len(texts), dtype=np.float64), []
+    start = time.perf_counter()
+    for k in range(0, len(texts), chunk):
+        cleaned, found = zip(*(neutralize(t) for t in texts[k:k + chunk]), strict=True)
+        scores[k:k + len(cleaned)] = classifier.predict(list(cleaned))
+        injections += found
+        if progress:
+            done = k + len(cleaned)
+            rate = done / max(time.perf_counter() - start, 1e-9)
+            progress(f"L2 scoring: {done}/{len(texts)} ({rate:.1f} docs/s, ETA {(len(texts) - done) / rate:.0f}s)")
+    penalty = injection_penalty * (np.array(injections, dtype=np.float64) > 0)
+    return np.clip(scores - penalty, 0.0, 5.0), injections
 
 
 def selection_mask(scores: np.ndarray, doc_ids: Sequence[str], threshold: float | None = None,
@@ -49,9 +58,10 @@ def selection_mask(scores: np.ndarray, doc_ids: Sequence[str], threshold: float 
 
 
 def score_and_select(docs: list[Doc], classifier: QualityClassifier, threshold: float | None = None,
-                     top_fraction: float | None = None, injection_penalty: float = 1.0) -> StepResult:
+                     top_fraction: float | None = None, injection_penalty: float = 1.0,
+                     progress: Callable[[str], None] | None = None) -> StepResult:
     """Scores ``docs`` in place (``score``, ``signals.l2``, ``models.l2``) and splits them kept / rejected."""
-    scores, injections = score_texts([d["text"] for d in docs], classifier, injection_penalty)
+    scores, injections = score_texts([d["text"] for d in docs], classifier, injection_penalty, progress=progress)
     mask, cut = selection_mask(scores, [str(d["doc_id"]) for d in docs], threshold, top_fraction)
     rule = f"score >= {cut:.4f}" if threshold is not None else f"top {top_fraction:.2%} (cut {cut:.4f})"
     model_info = {"classifier_version": classifier.version, "annotator": classifier.card["annotator"],

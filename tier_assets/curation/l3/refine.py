@@ -44,6 +44,13 @@ from tier_assets.curation.models.embedder import Embedder
 from tier_assets.curation.models.llm import LLM, Generation
 from tier_assets.curation.pipeline import Doc, reject
 from tier_assets.curation.schema import derive_doc_id, stable_id
+from tier_assets.curation.validation import (
+    check_at_least_one,
+    check_fraction,
+    check_non_negative,
+    check_order,
+    check_positive_fraction,
+)
 
 STAGE = "l3"
 DEFAULT_MIN_SIMILARITY = {"rewrite": 0.7, "qa": 0.5, "dialogue": 0.6, "knowledge": 0.45, "code_explain": 0.35,
@@ -82,23 +89,13 @@ class L3Config:
     min_faithfulness: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.budget_tokens < 0:
-            raise ValueError(f"budget_tokens must be >= 0, got {self.budget_tokens}")
-        if not 1 <= self.min_new_tokens <= self.max_new_tokens:
-            raise ValueError(f"need 1 <= min_new_tokens <= max_new_tokens, got {self.min_new_tokens}, "
-                             f"{self.max_new_tokens}")
-        if self.max_docs is not None and self.max_docs < 0:
-            raise ValueError(f"max_docs must be >= 0 or None, got {self.max_docs}")
-        if not 0 <= self.min_source_chars <= self.max_source_chars:
-            raise ValueError("need 0 <= min_source_chars <= max_source_chars")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.copy_threshold <= 1:
-            raise ValueError(f"copy_threshold must be in (0, 1], got {self.copy_threshold}")
-        if not 0 <= self.min_faithfulness <= 1:
-            raise ValueError(f"min_faithfulness must be in [0, 1], got {self.min_faithfulness}")
+        check_non_negative(self, "budget_tokens", "min_source_chars", "temperature")
+        check_non_negative(self, "max_docs", optional=True)
+        check_at_least_one(self, "min_new_tokens", "batch_size")
+        check_order(self, "min_new_tokens", "max_new_tokens")
+        check_order(self, "min_source_chars", "max_source_chars")
+        check_positive_fraction(self, "copy_threshold")
+        check_fraction(self, "min_faithfulness")
         for domain, names in self.formats.items():
             if isinstance(names, str):
                 raise ValueError(f"formats[{domain!r}] must be a list of formats, not a string")
@@ -112,8 +109,10 @@ class L3Config:
         unknown = sorted(set(sims) - set(FORMATS))
         if unknown:
             raise ValueError(f"min_similarity: unknown format(s) {unknown}")
-        if not all(-1 <= v <= 1 for v in sims.values()):
-            raise ValueError("min_similarity values must be cosine similarities in [-1, 1]")
+        for name, value in sims.items():
+            if not -1 <= value <= 1:
+                raise ValueError(f"L3Config.min_similarity[{name!r}] must be a cosine similarity in [-1, 1], "
+                                 f"got {value!r}")
         object.__setattr__(self, "min_similarity", sims)
 
     def formats_for(self, domain: str) -> tuple[str, ...]:

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tier_assets.curation.validation import (
+    check_at_least_one,
+    check_cosine,
+    check_fraction,
+    check_non_negative,
+    check_order,
+)
+
 
 @dataclass(frozen=True)
 class L4Config:
@@ -40,23 +48,11 @@ class L4Config:
     topic_min_similarity: float = 0.15
 
     def __post_init__(self) -> None:
-        if self.budget_tokens < 0:
-            raise ValueError(f"budget_tokens must be >= 0, got {self.budget_tokens}")
-        if self.max_llm_docs is not None and self.max_llm_docs < 0:
-            raise ValueError(f"max_llm_docs must be >= 0 or None, got {self.max_llm_docs}")
-        if not 1 <= self.min_new_tokens <= self.max_new_tokens:
-            raise ValueError("need 1 <= min_new_tokens <= max_new_tokens")
-        if self.judge_reserve_tokens < 0:
-            raise ValueError(f"judge_reserve_tokens must be >= 0, got {self.judge_reserve_tokens}")
-        if self.max_source_chars < 1 or self.batch_size < 1 or self.max_items_per_doc < 1:
-            raise ValueError("max_source_chars, batch_size and max_items_per_doc must be >= 1")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not 1 <= self.min_sentence_chars <= self.max_sentence_chars:
-            raise ValueError("need 1 <= min_sentence_chars <= max_sentence_chars")
-        for name in ("min_term_coverage", "min_entailment"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        for name in ("merge_threshold", "topic_min_similarity"):
-            if not -1 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be a cosine similarity in [-1, 1], got {getattr(self, name)}")
+        check_non_negative(self, "budget_tokens", "judge_reserve_tokens", "temperature")
+        check_non_negative(self, "max_llm_docs", optional=True)
+        check_at_least_one(self, "min_new_tokens", "max_source_chars", "batch_size", "max_items_per_doc",
+                           "min_sentence_chars")
+        check_order(self, "min_new_tokens", "max_new_tokens")
+        check_order(self, "min_sentence_chars", "max_sentence_chars")
+        check_fraction(self, "min_term_coverage", "min_entailment")
+        check_cosine(self, "merge_threshold", "topic_min_similarity")

@@ -1,0 +1,31 @@
+"""L3 for one stored partition: read L2, refine under the budget, write L3 kept and rejected."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tier_assets.curation.l3.refine import L3Config, refine_partition
+from tier_assets.curation.models.embedder import Embedder
+from tier_assets.curation.models.llm import LLM
+from tier_assets.curation.settings import build_config, domain_settings
+from tier_assets.curation.storage import PartitionRef, TierStore
+
+
+def load_l3_config(domain: str, overrides: dict[str, Any] | None = None) -> L3Config:
+    """``recipes/l3.yaml`` (defaults, then the domain) plus ``overrides``, validated before any LLM call."""
+    return build_config(L3Config, "L3 config", domain_settings("l3", domain, overrides))
+
+
+def refine_stored_partition(store: TierStore, domain: str, batch: str, llm: LLM, embedder: Embedder,
+                            config: L3Config, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Refine the L2 partition (domain, batch) into L3; an empty L2 partition gives an empty, valid L3 one."""
+    docs = store.read_docs(PartitionRef("L2", domain, batch))
+    if progress:
+        progress(f"L3 {domain}/{batch}: {len(docs)} L2 documents, budget {config.budget_tokens} tokens, "
+                 f"LLM {llm.model_id} ({llm.backend})")
+    kept, rejected, stats = refine_partition(docs, llm, embedder, config, progress)
+    ref = PartitionRef("L3", domain, batch)
+    store.write(ref, kept)
+    store.write(ref, rejected, kind="rejected")
+    return stats

@@ -1,0 +1,118 @@
+"""L4 over the stored tiers: build a partition, check its evidence from the files, index all of L4, answer.
+
+``build_stored_partition`` extracts from the partition's L2 and L3 documents.
+``evidence_check`` re-reads what was written: every kept item's pointers must
+resolve to exactly the text they cite in the stored source documents.
+``build_index`` merges items across every batch (the same fact seen in two
+batches becomes one item with both pointers) and writes the FAISS index that
+``ask`` searches; each answer comes with its evidence text and the lineage of
+the evidence document down to its L0 source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tier_assets.curation.catalog import connect
+from tier_assets.curation.l4.build import build_l4_partition
+from tier_assets.curation.l4.config import L4Config
+from tier_assets.curation.l4.index import L4Index
+from tier_assets.curation.l4.organize import organize
+from tier_assets.curation.l4.verify import evidence_problems
+from tier_assets.curation.models.embedder import Embedder
+from tier_assets.curation.models.llm import LLM
+from tier_assets.curation.settings import build_config, domain_settings
+from tier_assets.curation.stats import run_sql
+from tier_assets.curation.storage import PartitionRef, TierStore
+
+SOURCE_TIERS = ("L2", "L3")
+
+
+def load_l4_config(domain: str, overrides: dict[str, Any] | None = None) -> L4Config:
+    """``recipes/l4.yaml`` (defaults, then the domain) plus ``overrides``, validated before any work."""
+    return build_config(L4Config, "L4 config", domain_settings("l4", domain, overrides))
+
+
+def index_dir(store: TierStore) -> Path:
+    return store.root / "index" / "l4"
+
+
+def build_stored_partition(store: TierStore, domain: str, batch: str, llm: LLM | None, embedder: Embedder,
+                           config: L4Config, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """L4 for (domain, batch) from its L2 and L3 documents; empty sources give an empty, valid partition."""
+    docs = [d for tier in SOURCE_TIERS for d in store.read_docs(PartitionRef(tier, domain, batch))]
+    if progress:
+        progress(f"L4 {domain}/{batch}: {len(docs)} L2 + L3 documents, budget {config.budget_tokens} tokens")
+    kept, rejected, stats = build_l4_partition(docs, llm, embedder, config, progress)
+    ref = PartitionRef("L4", domain, batch)
+    store.write(ref, kept)
+    store.write(ref, rejected, kind="rejected")
+    return stats
+
+
+def source_texts(store: TierStore, doc_ids: set[str], domain: str, batch: str) -> dict[str, str]:
+    """Texts of ``doc_ids``: from the partition's L2 / L3 files, else from any tier through the catalog."""
+    found = {}
+    for tier in SOURCE_TIERS:
+        table = store.read(PartitionRef(tier, domain, batch), columns=["doc_id", "text"])
+        found.update({i: t for i, t in zip(table["doc_id"].to_pylist(), table["text"].to_pylist(), strict=True)
+                      if i in doc_ids})
+    missing = sorted(doc_ids - set(found))
+    if missing:
+        con = connect(store)
+        try:
+            rows = con.execute("SELECT doc_id, text FROM all_records WHERE list_contains($ids, doc_id)",
+                               {"ids": missing}).fetchall()
+        finally:
+            con.close()
+        found.update(dict(rows))
+    return found
+
+
+@dataclass
+class EvidenceReport:
+    items: int
+    pointers: int
+    problems: list[str]
+
+
+def evidence_check(store: TierStore, domain: str, batch: str) -> EvidenceReport:
+    """Every kept L4 item of the partition, as written: each pointer resolves to exactly the text it cites."""
+    items = store.read_docs(PartitionRef("L4", domain, batch))
+    pointers = [p for item in items for p in (item["signals"].get("l4") or {}).get("evidence") or []]
+    texts = source_texts(store, {str(p.get("doc_id")) for p in pointers}, domain, batch)
+    problems = [f"{item['doc_id']}: {p}" for item in items for p in evidence_problems(item, texts)]
+    return EvidenceReport(len(items), len(pointers), problems)
+
+
+def build_index(store: TierStore, embedder: Embedder, config: L4Config | None = None,
+                kind: str = "auto") -> tuple[L4Index, dict[str, Any]]:
+    """Merge the L4 items of every partition (across batches) and write the index under ``index/l4``."""
+    records = [d for ref in store.partitions("L4") for d in store.read_docs(ref)]
+    merged, stats = organize(records, embedder, config or L4Config())
+    index = L4Index.build(merged, embedder, kind=kind)
+    index.save(index_dir(store))
+    return index, {**stats, "index": index.settings, "items": len(index), "path": str(index_dir(store))}
+
+
+def ask(store: TierStore, question: str, embedder: Embedder, k: int = 5) -> list[dict[str, Any]]:
+    """The ``k`` L4 items nearest ``question``, each with its evidence and the evidence's lineage to L0."""
+    path = index_dir(store)
+    if not (path / "manifest.json").exists():
+        raise FileNotFoundError(f"no L4 index at {path}: materialize l4_index (or run the demo) first")
+    answers = []
+    for hit in L4Index.load(path, embedder).search(question, k):
+        evidence = []
+        for pointer in hit.item["evidence"]:
+            rows = run_sql(store, "lineage", {"doc_id": pointer["doc_id"]})
+            lineage = [{key: row[key] for key in ("depth", "tier", "doc_id", "source", "source_file", "record_index",
+                                                  "byte_offset", "url", "warc_record_id")}
+                       for row in rows if row["direction"] == "down"]
+            evidence.append({**pointer, "lineage": lineage})
+        answers.append({"score": round(hit.score, 4), **{k: hit.item[k] for k in ("doc_id", "kind", "topic",
+                                                                                     "support", "domain", "text")},
+                        "evidence": evidence})
+    return answers
