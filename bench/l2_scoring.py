@@ -170,7 +170,7 @@ def cross_fitted_dev_auc(dev_anns: list[Annotation], dev_labels: list[int], dev_
         seeds = [Seed(d["doc_id"], d["text"], recipe.label(a.signals), d.get("source", "sample"))
                  for d, a in zip(seed_docs, seed_anns, strict=True)]
         clf = distill(seeds, {**identity, "recipe": recipe.name}, PROMPT_VERSION,
-                      features=(seed_emb, seed_stats))
+                      features=(seed_emb, seed_stats), recipe=recipe)
         test = fold_of == k
         pred[test] = clf.predict_features(emb[test], stats[test])
     return {"auc": roc_auc(pred, dev_labels), "folds": folds}

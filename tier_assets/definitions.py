@@ -19,8 +19,8 @@ MODEL_ASSETS = [l2_classifier]  # partitioned by domain only
 
 
 def build_definitions(data_root: str | None = None, llm_config: str | None = None) -> Definitions:
-    tier_keys = [a.key.to_user_string() for a in TIER_ASSETS]
-    assets = [*TIER_ASSETS, *MODEL_ASSETS, l4_index, tier_stats, *build_export_assets(tier_keys)]
+    built = [*TIER_ASSETS, *MODEL_ASSETS, l4_index]
+    assets = [*built, tier_stats, *build_export_assets([a.key.to_user_string() for a in built])]
     keys = [a.key.to_user_string() for a in assets]
     return Definitions(
         assets=assets,

@@ -23,9 +23,9 @@ from tier_assets.runner import run_assets
 DEMO_BATCH = "demo-0001"
 # asset -> launchpad overrides (YAML) for a CPU demo of a few minutes
 DEMO_CONFIG = {
-    "l2_classifier": "seeds: 16\nmax_references: 8",
-    "l3_refined": "budget_tokens: 3000\nmax_new_tokens: 128\nmax_docs: 2",
-    "l4_organized": "budget_tokens: 2000\nmax_new_tokens: 96\nmax_llm_docs: 2",
+    "l2_classifier": "seeds: 12\nmax_references: 6\nmax_chars: 600",
+    "l3_refined": "budget_tokens: 1500\nmax_new_tokens: 96\nmax_docs: 1",
+    "l4_organized": "budget_tokens: 1200\nmax_new_tokens: 64\nmax_llm_docs: 1",
 }
 
 

@@ -153,3 +153,26 @@ def test_l4_config_validation():
     with pytest.raises(ValueError, match="merge_threshold"):
         load_l4_config("en", {"merge_threshold": 3})
     assert load_l4_config("zh").budget_tokens == 10000
+
+
+def test_export_assets_write_shards_and_manifests(chain):
+    store = chain["store"]
+    assert _run(chain, "l3_refined", L3_SMALL).success and _run(chain, "l4_organized", L4_SMALL).success
+    assert _run(chain, "l4_index", overrides=None, partitioned=False).success
+    for stage, budget in (("pretrain", 3000), ("rag", 100_000)):
+        result = materialize(list(chain["defs"].assets), instance=chain["instance"],
+                             resources=chain["defs"].resources, selection=[f"export_{stage}"],
+                             run_config={"ops": {f"export_{stage}": {"config": {"token_budget": budget}}}})
+        assert result.success
+        meta = result.asset_materializations_for_node(f"export_{stage}")[0].metadata
+        manifest = json.loads((store.root / "exports" / stage / "manifest.json").read_text())
+        assert manifest["delivered_tokens"] == meta["delivered_tokens"].value <= budget
+        assert manifest["delivered_docs"] == meta["delivered_docs"].value > 0
+        assert sum(s["docs"] for s in manifest["shards"]) == manifest["delivered_docs"]
+        assert all((store.root / "exports" / stage / s["path"]).exists() for s in manifest["shards"])
+        if stage == "pretrain":
+            assert set(manifest["tiers"]) == {"L1", "L2"}
+            assert "l1_recipe" in manifest["versions"] and "l2.classifier_version" in manifest["versions"]
+        else:  # RAG is the L4 items plus the index they belong to
+            assert manifest["delivered_docs"] == store.count(PartitionRef("L4", "en", "b1"))
+            assert manifest["index"]["exists"] and manifest["index"]["count"] == manifest["delivered_docs"]

@@ -1,5 +1,8 @@
 """The Dagster UI for real: `dagster dev` (webserver + daemon) on 127.0.0.1, queried over GraphQL,
-and the daemon's sensors promoting a file dropped into the inbox from L0 to L1."""
+and the daemon's sensors promoting a file dropped into the inbox from L0 all the way to L4.
+
+The LLM tiers run with small recipes (``TIER_ASSETS_L2/L3/L4_RECIPE``), as a deployment would
+set them, so the chain finishes in a few minutes on two CPU cores."""
 
 from __future__ import annotations
 
@@ -28,6 +31,11 @@ from .conftest import DEMO_DATA, REPO
 
 pytestmark = pytest.mark.slow
 RP = DEMO_DATA / "en" / "redpajama-c4-sample.jsonl"
+SMALL_RECIPES = {
+    "l2": "defaults: {seeds: 8, max_references: 4, references: [reference_data/en-reference.jsonl.gz]}\n",
+    "l3": "defaults: {budget_tokens: 1500, max_new_tokens: 64, max_docs: 1}\n",
+    "l4": "defaults: {budget_tokens: 1200, max_new_tokens: 64, max_llm_docs: 1}\n",
+}
 
 
 def _free_port() -> int:
@@ -60,7 +68,11 @@ def dagster_dev(tmp_path_factory):
     home = tmp_path_factory.mktemp("dagster_home")
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     root = tmp_path_factory.mktemp("data")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "TIER_ASSETS_DATA_ROOT": str(root), "HF_HUB_OFFLINE": "1"}
+    recipes = tmp_path_factory.mktemp("recipes")
+    for name, text in SMALL_RECIPES.items():
+        (recipes / f"{name}.yaml").write_text(text)
+    env = {**os.environ, "DAGSTER_HOME": str(home), "TIER_ASSETS_DATA_ROOT": str(root), "HF_HUB_OFFLINE": "1",
+           **{f"TIER_ASSETS_{name.upper()}_RECIPE": str(recipes / f"{name}.yaml") for name in SMALL_RECIPES}}
     # one materialized partition before the UI starts
     instance = DagsterInstance.from_config(str(home))
     write_manifest(root, BatchManifest("b1", now_iso(), [SourceEntry("rp", "en", "jsonl", str(RP), (), "rp/c4")]))
@@ -118,18 +130,44 @@ def test_graphql_shows_assets_partitions_materializations_checks_and_lineage(dag
     assert check["executionForLatestMaterialization"]["status"] == "SUCCEEDED"
 
 
-def test_daemon_sensors_promote_an_inbox_file_from_l0_to_l1(dagster_dev):
-    root = dagster_dev["root"]
+def test_daemon_sensors_promote_an_inbox_file_from_l0_to_l4(dagster_dev):
+    root, port = dagster_dev["root"], dagster_dev["port"]
     inbox = root / "inbox" / "en"
     inbox.mkdir(parents=True)
     shutil.copy(DEMO_DATA / "en" / "redpajama-cc-2023-06-sample.jsonl", inbox / "drop.jsonl.tmp")
     (inbox / "drop.jsonl.tmp").rename(inbox / "drop.jsonl")  # appear atomically
     store = TierStore(root)
 
-    def l1_of_new_batch():
-        refs = [r for r in store.partitions("L1") if r.batch.startswith("inbox-")]
+    def new_batch_at(tier):
+        refs = [r for r in store.partitions(tier) if r.batch.startswith("inbox-")]
         return refs[0] if refs else None
 
-    ref = _wait(l1_of_new_batch, 240, "the sensors to ingest the inbox file and promote it to L1", step=3)
+    ref = _wait(lambda: new_batch_at("L1"), 240, "the sensors to ingest the inbox file and promote it to L1", step=3)
     assert store.count(PartitionRef("L0", "en", ref.batch)) == 10
     assert store.count(ref) + store.count(ref, "rejected") == 10
+
+    # L1 -> (the en classifier, trained once) -> L2 -> L3 -> L4 -> the index, all requested by sensors
+    _wait(lambda: new_batch_at("L4"), 900, "the sensors to promote the inbox batch to L4", step=5)
+    batch = ref.batch
+    assert store.count(PartitionRef("L2", "en", batch)) + store.count(PartitionRef("L2", "en", batch), "rejected") \
+        == store.count(ref)
+
+    def checks_of(asset):
+        data = _graphql(port, """query($p: [String!]!) { assetNodes(assetKeys: [{path: $p}]) { assetChecksOrError {
+            ... on AssetChecks { checks { name blocking executionForLatestMaterialization { status } } } } } }""",
+                        {"p": [asset]})
+        return {c["name"]: c["executionForLatestMaterialization"] for c in
+                data["assetNodes"][0]["assetChecksOrError"]["checks"]}
+
+    def index_has_batch():
+        data = _graphql(port, """{ assetOrError(assetKey: {path: ["l4_index"]}) { ... on Asset {
+            assetMaterializations(limit: 1) { runId } } } }""")
+        mats = data["assetOrError"]["assetMaterializations"]
+        return mats and checks_of("l4_organized")["evidence_resolves"] is not None
+
+    _wait(index_has_batch, 300, "the L4 index refresh", step=5)
+    assert checks_of("l4_organized")["evidence_resolves"]["status"] == "SUCCEEDED"
+    assert checks_of("l2_selected")["records_accounted"]["status"] == "SUCCEEDED"
+    classifier = _graphql(port, """{ assetOrError(assetKey: {path: ["l2_classifier"]}) { ... on Asset {
+        assetMaterializations(limit: 5) { partition } } } }""")["assetOrError"]["assetMaterializations"]
+    assert [m["partition"] for m in classifier] == ["en"]  # trained once, for both batches

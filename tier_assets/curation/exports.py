@@ -154,7 +154,7 @@ def default_spec(stage: str, token_budget: int | None = None, seed: int = 0) -> 
             record_format="chat",
         )
     if stage == "rag":
-        return StageSpec("rag", {"L4": 1.0}, budget, seed=seed, record_format="item", index_path="index/L4")
+        return StageSpec("rag", {"L4": 1.0}, budget, seed=seed, record_format="item", index_path="index/l4")
     raise ValueError(f"unknown stage {stage!r}; one of {STAGES}")
 
 
@@ -729,7 +729,9 @@ def _manifest(
     index = None
     if spec.index_path is not None:
         index_path = store.root / spec.index_path
-        index = {"path": str(index_path), "exists": index_path.exists()}
+        index_manifest = index_path / "manifest.json"
+        index = {"path": str(index_path), "exists": index_manifest.exists(),
+                 **(json.loads(index_manifest.read_text()) if index_manifest.exists() else {})}
     return Manifest(
         stage=spec.name,
         path=out / MANIFEST_NAME,

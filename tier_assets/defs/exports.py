@@ -7,7 +7,7 @@ from tier_assets.curation.stats import markdown_table
 from tier_assets.defs.resources import TierStoreResource
 
 STAGE_DEPS = {"pretrain": ["l1_filtered", "l2_selected"], "decay": ["l2_selected", "l3_refined"],
-              "sft": ["l3_refined", "l4_organized"], "rag": ["l4_organized"]}
+              "sft": ["l3_refined", "l4_organized"], "rag": ["l4_organized", "l4_index"]}
 
 
 class ExportConfig(Config):

@@ -1,12 +1,10 @@
 """L1 filtered: cleaned, rule-filtered, language-checked, decontaminated, deduplicated text."""
 
-import yaml
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    Config,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -18,16 +16,11 @@ from tier_assets.curation.l1.process import process_l1_partition
 from tier_assets.curation.l1.recipe import load_l1_recipe
 from tier_assets.curation.stats import markdown_table
 from tier_assets.curation.storage import PartitionRef
+from tier_assets.defs.config import RecipeOverrides
 from tier_assets.defs.partitions import split_key, tier_partitions
 from tier_assets.defs.resources import TierStoreResource
 
 ACCOUNTING_CHECK = "records_accounted"
-
-
-class L1Config(Config):
-    """Launchpad overrides of ``recipes/l1.yaml``, as YAML (e.g. ``dedup: {cosine_threshold: 0.9}``)."""
-
-    overrides_yaml: str = ""
 
 
 @asset(
@@ -41,11 +34,10 @@ class L1Config(Config):
     description="L1 filtered: mappers, rule filters, language id, decontamination, PII redaction, "
                 "exact + MinHash + semantic dedup across batches.",
 )
-def l1_filtered(context: AssetExecutionContext, config: L1Config, tier_store: TierStoreResource) -> MaterializeResult:
+def l1_filtered(context: AssetExecutionContext, config: RecipeOverrides, tier_store: TierStoreResource) -> MaterializeResult:
     domain, batch = split_key(context.partition_key)
     store = tier_store.store()
-    overrides = yaml.safe_load(config.overrides_yaml) if config.overrides_yaml.strip() else {}
-    recipe = load_l1_recipe(domain, overrides)  # invalid values fail here, before any work
+    recipe = load_l1_recipe(domain, config.parsed())  # invalid values fail here, before any work
     context.log.info(f"L1 {domain}/{batch}: recipe {recipe.fingerprint}")
     _, stats = process_l1_partition(store, recipe, batch, progress=context.log.info)
     build_catalog(store)

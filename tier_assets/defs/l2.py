@@ -2,14 +2,12 @@
 
 import warnings
 
-import yaml
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
-    Config,
     MaterializeResult,
     MetadataValue,
     MultiToSingleDimensionPartitionMapping,
@@ -23,6 +21,7 @@ from tier_assets.curation.l2.select import process_l2_partition
 from tier_assets.curation.l2.train import load_current, train_classifier
 from tier_assets.curation.stats import markdown_table
 from tier_assets.curation.storage import PartitionRef
+from tier_assets.defs.config import RecipeOverrides
 from tier_assets.defs.partitions import domain_partitions, split_key, tier_partitions
 from tier_assets.defs.resources import LLMResource, TierStoreResource
 
@@ -32,17 +31,6 @@ MIN_HELDOUT_SPEARMAN = 0.3
 with warnings.catch_warnings():  # beta in Dagster 1.13, and exactly the mapping meant: domain x batch -> domain
     warnings.simplefilter("ignore")
     BY_DOMAIN = MultiToSingleDimensionPartitionMapping(partition_dimension_name="domain")
-
-
-class L2Config(Config):
-    """Launchpad overrides of ``recipes/l2.yaml``, as YAML (e.g. ``seeds: 64`` or ``{threshold: 3, top_fraction: null}``)."""
-
-    overrides_yaml: str = ""
-
-
-def _recipe(domain: str, config: L2Config):
-    overrides = yaml.safe_load(config.overrides_yaml) if config.overrides_yaml.strip() else {}
-    return load_l2_recipe(domain, overrides)  # invalid values fail here, before any work
 
 
 @asset(
@@ -58,10 +46,10 @@ def _recipe(domain: str, config: L2Config):
                 "text), a ridge model over MiniLM embeddings + text statistics is distilled from it. Versioned by "
                 "hash(seed set, annotator, prompt version); a new version makes older L2 partitions stale.",
 )
-def l2_classifier(context: AssetExecutionContext, config: L2Config, tier_store: TierStoreResource,
+def l2_classifier(context: AssetExecutionContext, config: RecipeOverrides, tier_store: TierStoreResource,
                   llm: LLMResource) -> MaterializeResult:
     domain = context.partition_key
-    recipe = _recipe(domain, config)
+    recipe = load_l2_recipe(domain, config.parsed())  # invalid values fail here, before any work
     store = tier_store.store()
     result = train_classifier(store, recipe, llm.get(), progress=context.log.info)
     card = result.classifier.card
@@ -102,9 +90,9 @@ def l2_classifier(context: AssetExecutionContext, config: L2Config, tier_store: 
     description="L2 selected: every L1 document scored by the domain's current classifier; the best by threshold or "
                 "top fraction are kept, the rest go to L2's rejected set with their score.",
 )
-def l2_selected(context: AssetExecutionContext, config: L2Config, tier_store: TierStoreResource) -> MaterializeResult:
+def l2_selected(context: AssetExecutionContext, config: RecipeOverrides, tier_store: TierStoreResource) -> MaterializeResult:
     domain, batch = split_key(context.partition_key)
-    recipe = _recipe(domain, config)
+    recipe = load_l2_recipe(domain, config.parsed())  # invalid values fail here, before any work
     store = tier_store.store()
     classifier = load_current(store.root, domain)
     stats = process_l2_partition(store, recipe, batch, classifier, progress=context.log.info)

@@ -1,12 +1,10 @@
 """L3 refined: the best L2 documents rewritten and synthesized by the LLM under a token budget, verified."""
 
-import yaml
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    Config,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -17,16 +15,11 @@ from tier_assets.curation.l3.tier import load_l3_config, refine_stored_partition
 from tier_assets.curation.models.embedder import get_embedder
 from tier_assets.curation.stats import markdown_table
 from tier_assets.curation.storage import PartitionRef
+from tier_assets.defs.config import RecipeOverrides
 from tier_assets.defs.partitions import split_key, tier_partitions
 from tier_assets.defs.resources import LLMResource, TierStoreResource
 
 BUDGET_CHECK = "budget_held_and_outputs_accounted"
-
-
-class L3RunConfig(Config):
-    """Launchpad overrides of ``recipes/l3.yaml``, as YAML (e.g. ``{budget_tokens: 5000, max_docs: 4}``)."""
-
-    overrides_yaml: str = ""
 
 
 @asset(
@@ -41,11 +34,10 @@ class L3RunConfig(Config):
                 "from the best L2 documents under a token budget; each output parsed and verified against its "
                 "source (similarity, numbers/formulas/entities, LLM faithfulness); failures kept in L3 rejected.",
 )
-def l3_refined(context: AssetExecutionContext, config: L3RunConfig, tier_store: TierStoreResource,
+def l3_refined(context: AssetExecutionContext, config: RecipeOverrides, tier_store: TierStoreResource,
                llm: LLMResource) -> MaterializeResult:
     domain, batch = split_key(context.partition_key)
-    overrides = yaml.safe_load(config.overrides_yaml) if config.overrides_yaml.strip() else {}
-    l3_config = load_l3_config(domain, overrides)  # invalid values fail here, before any LLM call
+    l3_config = load_l3_config(domain, config.parsed())  # invalid values fail here, before any LLM call
     store = tier_store.store()
     stats = refine_stored_partition(store, domain, batch, llm.get(), get_embedder(), l3_config, context.log.info)
     build_catalog(store)

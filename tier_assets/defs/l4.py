@@ -1,12 +1,10 @@
 """L4 organized: verifiable knowledge items with evidence pointers, and the FAISS index over all of L4."""
 
-import yaml
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    Config,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -17,16 +15,11 @@ from tier_assets.curation.l4.tier import build_index, build_stored_partition, ev
 from tier_assets.curation.models.embedder import get_embedder
 from tier_assets.curation.stats import markdown_table
 from tier_assets.curation.storage import PartitionRef
+from tier_assets.defs.config import RecipeOverrides
 from tier_assets.defs.partitions import split_key, tier_partitions
 from tier_assets.defs.resources import LLMResource, TierStoreResource
 
 EVIDENCE_CHECK = "evidence_resolves"
-
-
-class L4RunConfig(Config):
-    """Launchpad overrides of ``recipes/l4.yaml``, as YAML (e.g. ``{budget_tokens: 4000, llm_extraction: false}``)."""
-
-    overrides_yaml: str = ""
 
 
 @asset(
@@ -41,11 +34,10 @@ class L4RunConfig(Config):
                 "evidence pointer (doc_id + span), verified (span, key terms, LLM entailment), merged and tagged "
                 "by topic.",
 )
-def l4_organized(context: AssetExecutionContext, config: L4RunConfig, tier_store: TierStoreResource,
+def l4_organized(context: AssetExecutionContext, config: RecipeOverrides, tier_store: TierStoreResource,
                  llm: LLMResource) -> MaterializeResult:
     domain, batch = split_key(context.partition_key)
-    overrides = yaml.safe_load(config.overrides_yaml) if config.overrides_yaml.strip() else {}
-    l4_config = load_l4_config(domain, overrides)  # invalid values fail here, before any work
+    l4_config = load_l4_config(domain, config.parsed())  # invalid values fail here, before any work
     store = tier_store.store()
     model = llm.get() if l4_config.llm_extraction else None
     stats = build_stored_partition(store, domain, batch, model, get_embedder(), l4_config, context.log.info)

@@ -95,6 +95,33 @@ def calibrate_recipe(signals: Sequence[dict[str, float]], labels: Sequence[int],
                   bias=round(float(w[-1] + LABEL_OFFSET), 6))
 
 
+RECIPE_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+
+
+def select_recipe(signals: Sequence[dict[str, float]], labels: Sequence[int], keys: Sequence[str], name: str,
+                  cs: Sequence[float] = RECIPE_C_GRID, folds: int = 5, seed: int = 0) -> tuple[Recipe, float]:
+    """``calibrate_recipe`` with ``c`` picked by ``folds``-fold cross-validated log-loss: (recipe, c).
+
+    The penalty is chosen on held-out likelihood, not on a ranking metric, and
+    the recipe is then refit on all of ``signals`` with it.
+    """
+    y = np.asarray(labels, dtype=np.float64)
+    fold_of = np.random.default_rng(seed).permutation(np.arange(len(y)) % folds)
+    losses = []
+    for c in cs:
+        loss = 0.0
+        for k in range(folds):
+            train, test = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
+            recipe = calibrate_recipe([signals[i] for i in train], y[train], keys, name, c=c)
+            for i in test:
+                z = recipe.bias - LABEL_OFFSET + sum(w * (signals[i][k] - recipe.center[k]) / recipe.scale[k]
+                                                     for k, w in recipe.weights.items())
+                loss += math.log1p(math.exp(-z)) if y[i] else math.log1p(math.exp(z))  # -log P(label)
+        losses.append(loss)
+    best = cs[int(np.argmin(losses))]
+    return calibrate_recipe(signals, labels, keys, name, c=best), best
+
+
 JUDGE = Recipe("judge")
 # Calibrated with ``calibrate_recipe`` on quality-dev (218 DCLM human labels; never the holdout) from the
 # signals of SmolLM2-135M-Instruct Q4_1 under PROMPT_VERSION l2-2025.1; refit when either changes. Its

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from tier_assets.curation.l2.annotate import RECIPES, Recipe
 from tier_assets.curation.l2.textstats import STAT_NAMES, stats_matrix
 from tier_assets.curation.models.embedder import DEFAULT_EMBEDDER, get_embedder
 
@@ -135,6 +136,26 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alphas: Sequence[float] = ALPHAS) ->
     return coef, float(y_mean - x_mean @ coef), best[0]
 
 
+def rule_part(recipe: Recipe | None, stat_names: Sequence[str], mean: np.ndarray,
+              std: np.ndarray) -> tuple[np.ndarray, float]:
+    """The recipe's text-statistic terms as (coefficients on standardized stats, intercept).
+
+    An ensemble label's logit is ``bias + sum_k w_k (x_k - center_k) / scale_k``; the
+    terms whose signal is one of the classifier's own statistics are known exactly,
+    so they are fixed rather than re-learned under the ridge penalty, and only the
+    rest (the LLM's part) is regressed on the features.
+    """
+    coef, intercept = np.zeros(len(stat_names)), 0.0
+    if recipe is None:
+        return coef, intercept
+    for j, name in enumerate(stat_names):
+        if name in recipe.weights:
+            w = recipe.weights[name] / recipe.scale[name]
+            coef[j] = w * std[j]
+            intercept += w * (mean[j] - recipe.center[name])
+    return coef, intercept
+
+
 def to_logit(labels: np.ndarray) -> np.ndarray:
     p = np.clip(labels / 5.0, LABEL_CLIP, 1 - LABEL_CLIP)
     return np.log(p / (1 - p))
@@ -188,14 +209,16 @@ class QualityClassifier:
 
 def distill(seeds: Sequence[Seed], annotator: dict[str, Any], prompt_version: str, domain: str = "en",
             heldout_fraction: float = 0.2, spec: dict[str, Any] | None = None,
-            features: tuple[np.ndarray, np.ndarray] | None = None) -> QualityClassifier:
+            features: tuple[np.ndarray, np.ndarray] | None = None, recipe: Recipe | None = None) -> QualityClassifier:
     """Fit the classifier on the training split of ``seeds``; report agreement on the held-out split.
 
     ``annotator`` is the annotator's identity (``Annotator.identity``): model id,
     backend, recipe. ``features`` lets a caller pass precomputed (embeddings, stats).
     The card's metrics compare predictions with the annotator's labels on held-out
     seeds (Spearman, and AUC for label >= 3); the shipped weights are the ones
-    measured there, trained on the training split only.
+    measured there, trained on the training split only. ``recipe`` is the recipe that
+    made the labels (default: the one ``annotator["recipe"]`` names, if known); its
+    text-statistic terms are fixed (``rule_part``), the ridge fits the remainder.
     """
     if len(seeds) < 4:
         raise ValueError(f"distillation needs at least 4 annotated seeds, got {len(seeds)}")
@@ -211,13 +234,17 @@ def distill(seeds: Sequence[Seed], annotator: dict[str, Any], prompt_version: st
     clf = QualityClassifier(np.zeros(0), 0.0, mean.astype(np.float32), std.astype(np.float32))
     design = clf.design(emb[train], stats[train]).astype(np.float64)
     dim = emb.shape[1]
+    recipe = recipe if recipe is not None else RECIPES.get(str(annotator.get("recipe")))
+    fixed_coef, fixed_intercept = rule_part(recipe, spec["stats"], mean, std)
+    target = to_logit(labels[train]) - design[:, dim:] @ fixed_coef - fixed_intercept
     fits = []
     for scale in EMBEDDING_SCALES:
         weighted = design.copy()
         weighted[:, :dim] *= scale
-        coef, intercept, loo = fit_ridge(weighted, to_logit(labels[train]))
+        coef, intercept, loo = fit_ridge(weighted, target)
         coef[:dim] *= scale  # fold the block weight into the coefficients
-        fits.append((loo, scale, coef, intercept))
+        coef[dim:] += fixed_coef
+        fits.append((loo, scale, coef, intercept + fixed_intercept))
     loo, scale, coef, intercept = min(fits, key=lambda f: f[0])
     clf.coef, clf.intercept = coef.astype(np.float32), intercept
     pred = clf.predict_features(emb[held], stats[held])
