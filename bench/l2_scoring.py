@@ -42,7 +42,7 @@ from tier_assets.curation.l2.annotate import (  # noqa: E402
     SMALL_MODEL_WEB_KEYS,
     Annotation,
     Annotator,
-    calibrate_recipe,
+    select_recipe,
 )
 from tier_assets.curation.l2.distill import Seed, distill, featurize, roc_auc  # noqa: E402
 from tier_assets.curation.l2.evaluate import load_labelled  # noqa: E402
@@ -156,7 +156,7 @@ def auc_of(scores: list[float | None], labels: list[int]) -> dict:
 def cross_fitted_dev_auc(dev_anns: list[Annotation], dev_labels: list[int], dev_texts: list[str],
                          seed_anns: list[Annotation], seed_docs: list[dict], identity: dict,
                          spec: dict, folds: int = 5) -> dict:
-    """Dev AUC of the whole recipe with the calibration never seeing the scored fold."""
+    """Dev AUC of the whole recipe with the calibration (weights and their penalty) never seeing the scored fold."""
     rng = np.random.default_rng(0)
     fold_of = rng.permutation(np.arange(len(dev_labels)) % folds)
     ok = [a.score is not None for a in dev_anns]
@@ -165,7 +165,7 @@ def cross_fitted_dev_auc(dev_anns: list[Annotation], dev_labels: list[int], dev_
     pred = np.full(len(dev_labels), np.nan)
     for k in range(folds):
         train = [i for i in range(len(dev_labels)) if fold_of[i] != k and ok[i]]
-        recipe = calibrate_recipe([dev_anns[i].signals for i in train], [dev_labels[i] for i in train],
+        recipe, _ = select_recipe([dev_anns[i].signals for i in train], [dev_labels[i] for i in train],
                                   SMALL_MODEL_WEB_KEYS, f"crossfit-{k}")
         seeds = [Seed(d["doc_id"], d["text"], recipe.label(a.signals), d.get("source", "sample"))
                  for d, a in zip(seed_docs, seed_anns, strict=True)]
@@ -194,6 +194,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="timing repeats; the fastest counts")
     ap.add_argument("--limit", type=int, default=None, help="smoke run: cap every document set at N")
     ap.add_argument("--out", default=str(ROOT / "bench/out/l2_scoring.json"))
+    ap.add_argument("--fit-recipe", action="store_true",
+                    help="only refit SMALL_MODEL_WEB's weights on quality-dev (select_recipe) and print them")
     args = ap.parse_args()
 
     import torch
@@ -204,6 +206,13 @@ def main() -> None:
     dev_texts, dev_labels = load_labelled(DATA / "quality-dev/dclm-human-quality-dev.jsonl")
     hold_texts, hold_labels = load_labelled(DATA / "holdout/dclm-human-quality-agreement.jsonl", args.limit)
     dev_texts, dev_labels = dev_texts[: args.limit], dev_labels[: args.limit]
+    if args.fit_recipe:  # the procedure behind SMALL_MODEL_WEB (quality-dev only, never the holdout)
+        fitted = [(a.signals, y) for a, y in zip(cache.annotate(dev_texts, label="quality_dev"), dev_labels,
+                                                 strict=True) if a.judge_score is not None]
+        recipe, c = select_recipe([f[0] for f in fitted], [f[1] for f in fitted], SMALL_MODEL_WEB_KEYS,
+                                  SMALL_MODEL_WEB.name)
+        print(json.dumps({"n": len(fitted), "c": c, "recipe": recipe.__dict__}, indent=2))
+        return
 
     # ---- 1. seeds -> annotations -> classifier
     web = english_web_docs()

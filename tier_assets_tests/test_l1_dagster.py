@@ -91,7 +91,7 @@ def test_invalid_recipe_fails_before_any_work(dagster_instance, two_batches, dat
 
 @pytest.mark.parametrize("overrides, needle", [
     ({"nonsense": {}}, "unknown section"),
-    ({"dedup": {"bandz": 3}}, "unknown dedup setting"),
+    ({"dedup": {"bandz": 3}}, r"dedup: unknown setting\(s\) \['bandz'\]"),
     ({"langid": {"min_confidence": 2}}, "min_confidence"),
     ({"filters": {"gopher_quality": {"min_doc_words": -5}}}, "min_doc_words"),
 ])

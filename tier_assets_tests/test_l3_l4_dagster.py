@@ -43,6 +43,14 @@ def chain(tmp_path_factory):
         yield {"instance": instance, "defs": defs, "root": root, "store": TierStore(root), "key": key}
 
 
+@pytest.fixture(scope="module")
+def upper(chain):
+    """L3, L4 and the L4 index materialized once over the chain (results of each run)."""
+    runs = {"l3_refined": _run(chain, "l3_refined", L3_SMALL), "l4_organized": _run(chain, "l4_organized", L4_SMALL),
+            "l4_index": _run(chain, "l4_index", overrides=None, partitioned=False)}
+    return runs
+
+
 def _run(chain, asset: str, overrides: str | None = "", partitioned: bool = True):
     config = {"ops": {asset: {"config": {"overrides_yaml": overrides}}}} if overrides is not None else None
     return materialize(list(chain["defs"].assets), instance=chain["instance"],
@@ -50,9 +58,9 @@ def _run(chain, asset: str, overrides: str | None = "", partitioned: bool = True
                        selection=[asset], raise_on_error=False, run_config=config)
 
 
-def test_l3_asset_holds_the_budget_and_accounts_for_outputs(chain):
+def test_l3_asset_holds_the_budget_and_accounts_for_outputs(chain, upper):
     store = chain["store"]
-    result = _run(chain, "l3_refined", L3_SMALL)
+    result = upper["l3_refined"]
     assert result.success
     meta = result.asset_materializations_for_node("l3_refined")[0].metadata
     (check,) = result.get_asset_check_evaluations()
@@ -77,10 +85,9 @@ def test_l3_asset_holds_the_budget_and_accounts_for_outputs(chain):
     assert "budget_tokens" in str(bad.get_step_failure_events()[0].step_failure_data.error)
 
 
-def test_l4_asset_evidence_check_index_and_ask(chain, capsys):
+def test_l4_asset_evidence_check_index_and_ask(chain, upper, capsys):
     store = chain["store"]
-    assert _run(chain, "l3_refined", L3_SMALL).success
-    result = _run(chain, "l4_organized", L4_SMALL)
+    result = upper["l4_organized"]
     assert result.success
     (check,) = result.get_asset_check_evaluations()
     assert check.passed and check.check_name == "evidence_resolves"
@@ -91,7 +98,7 @@ def test_l4_asset_evidence_check_index_and_ask(chain, capsys):
     report = evidence_check(store, "en", "b1")
     assert report.items == store.count(ref) and report.pointers >= report.items and report.problems == []
 
-    index = _run(chain, "l4_index", overrides=None, partitioned=False)
+    index = upper["l4_index"]
     assert index.success
     assert index.asset_materializations_for_node("l4_index")[0].metadata["items"].value == store.count(ref)
 
@@ -110,9 +117,8 @@ def test_l4_asset_evidence_check_index_and_ask(chain, capsys):
     assert item["text"][:40] in text and "evidence" in text and " L0 " in text
 
 
-def test_evidence_check_catches_a_changed_source(chain, tmp_path):
+def test_evidence_check_catches_a_changed_source(chain, upper):
     store = chain["store"]
-    assert _run(chain, "l4_organized", L4_SMALL).success
     item = store.read_docs(PartitionRef("L4", "en", "b1"))[0]
     pointer = item["signals"]["l4"]["evidence"][0]
     tier = next(t for t in ("L2", "L3") if pointer["doc_id"] in
@@ -132,21 +138,6 @@ def test_evidence_check_catches_a_changed_source(chain, tmp_path):
     assert evidence_check(store, "en", "b1").problems == []
 
 
-def test_empty_upstream_gives_empty_valid_partitions(chain):
-    store = chain["store"]
-    # nothing selected into L2 (threshold above every score): L3 and L4 are empty and valid
-    assert _run(chain, "l2_selected", "{threshold: 5.0, top_fraction: null}").success
-    assert store.count(PartitionRef("L2", "en", "b1")) == 0
-    l3 = _run(chain, "l3_refined", L3_SMALL)
-    assert l3.success and l3.get_asset_check_evaluations()[0].passed
-    l4 = _run(chain, "l4_organized", L4_SMALL)
-    assert l4.success and l4.get_asset_check_evaluations()[0].passed
-    for tier in ("L3", "L4"):
-        ref = PartitionRef(tier, "en", "b1")
-        assert store.exists(ref) and store.count(ref) == 0
-    assert _run(chain, "l2_selected").success  # restore the default selection for other tests
-
-
 def test_l4_config_validation():
     with pytest.raises(ValueError, match="unknown setting"):
         load_l4_config("en", {"budget": 5})
@@ -155,10 +146,8 @@ def test_l4_config_validation():
     assert load_l4_config("zh").budget_tokens == 10000
 
 
-def test_export_assets_write_shards_and_manifests(chain):
+def test_export_assets_write_shards_and_manifests(chain, upper):
     store = chain["store"]
-    assert _run(chain, "l3_refined", L3_SMALL).success and _run(chain, "l4_organized", L4_SMALL).success
-    assert _run(chain, "l4_index", overrides=None, partitioned=False).success
     for stage, budget in (("pretrain", 3000), ("rag", 100_000)):
         result = materialize(list(chain["defs"].assets), instance=chain["instance"],
                              resources=chain["defs"].resources, selection=[f"export_{stage}"],
@@ -176,3 +165,18 @@ def test_export_assets_write_shards_and_manifests(chain):
         else:  # RAG is the L4 items plus the index they belong to
             assert manifest["delivered_docs"] == store.count(PartitionRef("L4", "en", "b1"))
             assert manifest["index"]["exists"] and manifest["index"]["count"] == manifest["delivered_docs"]
+
+
+def test_empty_upstream_gives_empty_valid_partitions(chain, upper):
+    """Runs last: it empties L2 of the module's chain."""
+    store = chain["store"]
+    # nothing selected into L2 (threshold above every score): L3 and L4 are empty and valid
+    assert _run(chain, "l2_selected", "{threshold: 5.0, top_fraction: null}").success
+    assert store.count(PartitionRef("L2", "en", "b1")) == 0
+    l3 = _run(chain, "l3_refined", L3_SMALL)
+    assert l3.success and l3.get_asset_check_evaluations()[0].passed
+    l4 = _run(chain, "l4_organized", L4_SMALL)
+    assert l4.success and l4.get_asset_check_evaluations()[0].passed
+    for tier in ("L3", "L4"):
+        ref = PartitionRef(tier, "en", "b1")
+        assert store.exists(ref) and store.count(ref) == 0

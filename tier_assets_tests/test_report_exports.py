@@ -429,11 +429,12 @@ def test_parquet_output_reads_back(store: TierStore, tmp_path: Path) -> None:
 
 
 def test_rag_exports_every_l4_item_with_index_pointer(store: TierStore, tmp_path: Path) -> None:
-    (store.root / "index" / "L4").mkdir(parents=True)
+    (store.root / "index" / "l4").mkdir(parents=True)
+    (store.root / "index" / "l4" / "manifest.json").write_text(json.dumps({"kind": "flat", "count": 28}))
     m = export_stage(store, default_spec("rag"), tmp_path / "rag")
     _, rows = read_export(tmp_path / "rag")
     assert m.delivered_docs == len(rows) == 7 * 4 and not m.short
-    assert m.index == {"path": str(store.root / "index" / "L4"), "exists": True}
+    assert m.index == {"path": str(store.root / "index" / "l4"), "exists": True, "kind": "flat", "count": 28}
     item = next(r for r in rows if r["doc_id"] == "en-l4-2")
     assert item["parent_ids"] == ["en-l3-2"]
     assert item["item"]["evidence"] == [{"doc_id": "en-l3-2", "start": 0, "end": 20}]

@@ -35,13 +35,13 @@ def all_stats(store: TierStore) -> dict[str, list[dict[str, Any]]]:
 
 
 def markdown_table(rows: list[dict[str, Any]], max_rows: int = 200) -> str:
-    """Rows as a Markdown table (what the Dagster UI renders as metadata)."""
+    """Rows as a Markdown table (what the Dagster UI renders as metadata); columns: every key, first seen first."""
     if not rows:
         return "_no rows_"
-    cols = list(rows[0])
+    cols = list(dict.fromkeys(c for row in rows for c in row))
     out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in rows[:max_rows]:
-        out.append("| " + " | ".join(_cell(row[c]) for c in cols) + " |")
+        out.append("| " + " | ".join(_cell(row[c]) if c in row else "" for c in cols) + " |")
     if len(rows) > max_rows:
         out.append(f"\n_{len(rows) - max_rows} more rows_")
     return "\n".join(out)

@@ -12,9 +12,10 @@ embedded default) the label is the judge's score: the paper's method. The
 embedded SmolLM2-135M is a poor judge on its own (its 0-5 score selects at
 random against human labels), so its default recipe for web text is a
 calibrated ensemble: a logistic combination of the LLM's Yes/No judgement, its
-perplexity of the text and three rule signals (length, stop-word share,
-alphabetic-word share), mapped to 0-5 so that 3 means P(good) = 0.5. The
-weights were fit on quality-dev (``calibrate_recipe``; see ``SMALL_MODEL_WEB``);
+perplexity of the text and the cheap text statistics (``textstats``: length,
+stop-word share, alphabetic-word share, line structure...), mapped to 0-5 so
+that 3 means P(good) = 0.5. The weights were fit on quality-dev
+(``select_recipe``: ``calibrate_recipe`` with its penalty cross-validated; see ``SMALL_MODEL_WEB``);
 the 0-5 judgement is still computed and recorded with every seed.
 
 Text that addresses the judge is removed before the model reads it
@@ -123,18 +124,29 @@ def select_recipe(signals: Sequence[dict[str, float]], labels: Sequence[int], ke
 
 
 JUDGE = Recipe("judge")
-# Calibrated with ``calibrate_recipe`` on quality-dev (218 DCLM human labels; never the holdout) from the
-# signals of SmolLM2-135M-Instruct Q4_1 under PROMPT_VERSION l2-2025.1; refit when either changes. Its
-# 0-5 judgement is left out: on dev it carries no information once the others are known (AUC 0.50 alone).
+# Fit with ``select_recipe`` (c = 0.1 picked by 5-fold cross-validated log-loss from RECIPE_C_GRID) on
+# quality-dev (218 DCLM human labels; never the holdout) from the signals of SmolLM2-135M-Instruct Q4_1 under
+# PROMPT_VERSION l2-2025.1; refit when either changes (``bench/l2_scoring.py --fit-recipe`` prints it). The
+# signals are the LLM's Yes/No margin and -log perplexity plus every text statistic but ``cjk_frac``
+# (constant in English): the distilled classifier reproduces the statistic terms exactly
+# (``distill.rule_part``), so only the LLM's part is lost in distillation. The 0-5 judgement is left out:
+# on dev it carries no information once the others are known (AUC 0.50 alone).
 SMALL_MODEL_WEB = Recipe(
-    "smollm2-ensemble-web-v1",
-    weights={"yes_no": 0.613228, "neg_log_ppl": 0.356733, "log_chars": 0.22673, "stop_frac": 0.216138,
-             "alpha_frac": 0.459669},
-    center={"yes_no": 0.345908, "neg_log_ppl": -3.694096, "log_chars": 7.274877, "stop_frac": 0.349215,
-            "alpha_frac": 0.960195},
-    scale={"yes_no": 0.401243, "neg_log_ppl": 0.523586, "log_chars": 0.881919, "stop_frac": 0.070691,
-           "alpha_frac": 0.033997},
-    bias=0.633839,
+    "smollm2-ensemble-web-v2",
+    weights={"yes_no": 0.498415, "neg_log_ppl": 0.244655, "log_chars": 0.077671, "log_words": 0.043546,
+             "mean_word_len": 0.387894, "alpha_frac": 0.260306, "stop_frac": 0.309135, "end_punct_frac": -0.079149,
+             "bullet_frac": -0.142748, "short_line_frac": -0.252845, "log_mean_line": -0.107116,
+             "unique_word_frac": -0.141121, "upper_frac": -0.273976, "digit_frac": 0.020788,
+             "symbol_frac": -0.057025},
+    center={"yes_no": 0.345907, "neg_log_ppl": -3.694096, "log_chars": 7.274877, "log_words": 5.496652,
+            "mean_word_len": 4.978843, "alpha_frac": 0.960195, "stop_frac": 0.349215, "end_punct_frac": 0.550348,
+            "bullet_frac": 0.116085, "short_line_frac": 0.283773, "log_mean_line": 4.968824,
+            "unique_word_frac": 0.62037, "upper_frac": 0.04422, "digit_frac": 0.014332, "symbol_frac": 0.002439},
+    scale={"yes_no": 0.401243, "neg_log_ppl": 0.523586, "log_chars": 0.881919, "log_words": 0.886993,
+           "mean_word_len": 0.542559, "alpha_frac": 0.033997, "stop_frac": 0.070691, "end_punct_frac": 0.293074,
+           "bullet_frac": 0.220467, "short_line_frac": 0.227388, "log_mean_line": 0.646978,
+           "unique_word_frac": 0.125479, "upper_frac": 0.02037, "digit_frac": 0.014051, "symbol_frac": 0.005757},
+    bias=0.645071,
 )
 SMALL_MODEL_WEB_KEYS = tuple(SMALL_MODEL_WEB.weights)
 RECIPES = {r.name: r for r in (JUDGE, SMALL_MODEL_WEB)}

@@ -6,7 +6,10 @@ the text is about and how it reads) concatenated with standardized text
 statistics (length, stop-word share, line structure: signals an embedding of the
 first 256 tokens cannot see). The model is ridge regression onto the label's
 logit (label / 5), mapped back through a sigmoid: an ensemble label is a
-sigmoid of a linear score, so its rule part stays exactly linear. The penalty
+sigmoid of a linear score, so its rule part stays exactly linear. The recipe's
+terms on the classifier's own statistics are known exactly, so they are fixed
+(``rule_part``), not re-learned under the penalty: the ridge fits only the
+remainder, the LLM's part, which must be inferred from the text. The penalty
 and the embedding block's weight against the statistics are picked by
 closed-form leave-one-out error on the training split. With hundreds of seeds a
 linear model is what the data supports; it trains in milliseconds and scores at
@@ -262,5 +265,6 @@ def distill(seeds: Sequence[Seed], annotator: dict[str, Any], prompt_version: st
         "n_reference_seeds": sum(s.source == "reference" for s in seeds),
         "label_mean": float(labels.mean()), "embedding_scale": scale, "loo_mse_logit": loo, "metrics": metrics,
         "positive_at": POSITIVE_AT,
+        "fixed_stat_terms": [k for k in spec["stats"] if recipe is not None and k in recipe.weights],
     }
     return clf
