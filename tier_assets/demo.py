@@ -24,7 +24,7 @@ DEMO_BATCH = "demo-0001"
 # asset -> launchpad overrides (YAML) for a CPU demo of a few minutes
 DEMO_CONFIG = {
     "l2_classifier": "seeds: 12\nmax_references: 6\nmax_chars: 600",
-    "l3_refined": "budget_tokens: 1500\nmax_new_tokens: 96\nmax_docs: 1",
+    "l3_refined": "budget_tokens: 6000\nmax_new_tokens: 160\nmax_source_chars: 500\nmax_docs: 2",
     "l4_organized": "budget_tokens: 1200\nmax_new_tokens: 64\nmax_llm_docs: 1",
 }
 

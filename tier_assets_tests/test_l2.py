@@ -134,6 +134,36 @@ def test_generate_and_perplexity(llm):
     assert 1.0 < fluent < noise
 
 
+def _ngrams(tokens: list[int], n: int) -> list[tuple[int, ...]]:
+    return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def test_answer_ngram_guard_bans_only_the_answers_own_repeats():
+    import torch
+
+    from tier_assets.curation.models.llm import AnswerNGramGuard
+
+    # prompt [5, 6, 7] (columns 0-2), answer so far [1, 2, 3, 1, 2]: the trigram guard bans 3 (repeating 1 2 3),
+    # and nothing that would only repeat a prompt trigram
+    ids = torch.tensor([[5, 6, 7, 1, 2, 3, 1, 2], [5, 6, 7, 5, 6, 9, 9, 9]])
+    scores = AnswerNGramGuard(3, start=3)(ids, torch.zeros(2, 10))
+    assert scores[0].isinf().nonzero().flatten().tolist() == [3]
+    assert scores[1].isinf().nonzero().flatten().tolist() == [9]  # 9 9 9 again; 5 6 -> 7 of the prompt stays free
+    with pytest.raises(ValueError, match="no_repeat_ngram"):
+        AnswerNGramGuard(1, start=0)
+
+
+def test_generation_loop_guard_on_the_real_model(llm):
+    prompt = ["Write the word 'hello' forty times, separated by spaces."]
+    [free] = llm.generate(prompt, max_new_tokens=48)
+    [guarded] = llm.generate(prompt, max_new_tokens=48, no_repeat_ngram=4)
+    ids = llm.encode(guarded.text)
+    grams = _ngrams(llm.encode(free.text), 4)
+    assert len(grams) > len(set(grams))  # the unguarded greedy answer loops
+    # re-tokenizing decoded text can merge tokens, so allow a near-zero count rather than exactly none
+    assert len(_ngrams(ids, 4)) - len(set(_ngrams(ids, 4))) <= 1 < len(grams) - len(set(grams))
+
+
 def test_openai_backend_matches_local_model_through_real_server(llm, server):
     remote = OpenAICompatibleLLM(server.base_url, llm.model_id, api_key_env=None, concurrency=2)
     assert remote.models() == [llm.model_id]

@@ -123,6 +123,8 @@ def test_configs_reject_invalid_settings():
         L3Config(max_new_tokens=8, min_new_tokens=16)
     with pytest.raises(ValueError, match="min_similarity"):
         L3Config(min_similarity={"poem": 0.5})
+    with pytest.raises(ValueError, match="no_repeat_ngram"):
+        L3Config(no_repeat_ngram=1)
     with pytest.raises(ValueError, match="min_entailment"):
         L4Config(min_entailment=1.5)
     with pytest.raises(ValueError, match="merge_threshold"):
@@ -156,6 +158,11 @@ def test_parse_valid_outputs(burma_facts: str):
     cut = _parse("rewrite", "<rewrite>Myanmar is a Southeast Asian country bordering China and India.</rewrite>\n"
                             "Note that the", burma_facts, finish="length")
     assert isinstance(cut, Parsed)
+    # a one-field format accepts a bare answer that ended on its own; the lead-in line is dropped
+    bare = _parse("rewrite", "Here is the rewrite:\nMyanmar is a Southeast Asian country bordering China and "
+                             "India.", burma_facts)
+    assert isinstance(bare, Parsed)
+    assert bare.fields == {"rewrite": "Myanmar is a Southeast Asian country bordering China and India."}
 
 
 @pytest.mark.parametrize(("fmt", "raw", "finish", "domain", "reason"), [
@@ -165,7 +172,9 @@ def test_parse_valid_outputs(burma_facts: str):
     ("rewrite", "<rewrite>Myanmar is a country in Southeast Asia and it has", "length", "en", "truncated"),
     ("rewrite", "<rewrite>Myanmar is a country in Southeast Asia.", "stop", "en", "truncated"),
     ("qa", "<question>Where is Myanmar?</question>\nThe answer is that Myanmar", "length", "en", "truncated"),
-    ("rewrite", "Myanmar is a country in Southeast Asia with long borders.", "stop", "en", "unparseable"),
+    ("rewrite", "Myanmar is a country in Southeast Asia with long borders and", "length", "en", "truncated"),
+    ("rewrite", "<text>Myanmar is a country in Southeast Asia with long borders.</text>", "stop", "en", "unparseable"),
+    ("qa", "Where is Myanmar? It is in Southeast Asia.", "stop", "en", "unparseable"),
     ("qa", "<question>Where is Myanmar?</question>", "stop", "en", "unparseable"),
     ("dialogue", "<dialogue>\nMyanmar is in Asia.\nTeacher: Yes.\n</dialogue>", "stop", "en", "unparseable"),
     ("dialogue", "<dialogue>\nTeacher: Myanmar is in Asia.\nTeacher: It borders China.\n</dialogue>", "stop", "en",

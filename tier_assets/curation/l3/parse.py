@@ -7,7 +7,11 @@ used as the L3 text) or fails with one reason: ``empty``, ``truncated`` (hit
 source has nothing to extract), ``wrong_language`` or ``copies_prompt`` (it
 parrots the instructions or a placeholder, or hands back the source instead of
 new text). A complete structure followed by rambling cut at the token limit is
-accepted: the structure is what L3 keeps.
+accepted: the structure is what L3 keeps. A one-field format (rewrite,
+explanation, documented code) also accepts a bare answer, one with no tags at
+all that ended on its own: small models often drop the tags of a single field,
+and the field is then the whole answer (a lead-in line such as "Here is the
+rewrite:" is dropped); every later check still applies.
 """
 
 from __future__ import annotations
@@ -83,6 +87,16 @@ def identify_language(text: str, min_letters: int = 20) -> tuple[str, float] | N
     return label, float(score)
 
 
+_LEAD_IN = re.compile(r"^[^\n]{0,80}[:：]\s*\n")
+
+
+def _bare_answer(raw: str, finish_reason: str) -> str | None:
+    """The whole answer as the single field, when it has no tags at all and was not cut off."""
+    if finish_reason != "stop" or re.search(r"</?[a-zA-Z]+\s*>", raw):
+        return None
+    return _LEAD_IN.sub("", raw.strip(), count=1).strip() or None
+
+
 def _tag_content(raw: str, tag: str, finish_reason: str) -> str | Failure:
     m = re.search(rf"<{tag}\s*>(.*?)</{tag}\s*>", raw, re.DOTALL | re.IGNORECASE)
     if m:
@@ -146,8 +160,9 @@ def parse_output(fmt: str, variant: str, domain: str, raw: str, finish_reason: s
     if not raw.strip():
         return Failure("empty", f"no text generated (finish_reason={finish_reason})")
     fields: dict[str, Any] = {}
+    bare = _bare_answer(raw, finish_reason) if len(spec.tags) == 1 else None
     for tag in spec.tags:
-        content = _tag_content(raw, tag, finish_reason)
+        content = bare or _tag_content(raw, tag, finish_reason)
         if isinstance(content, Failure):
             return content
         if not content:

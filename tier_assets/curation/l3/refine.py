@@ -82,6 +82,7 @@ class L3Config:
     min_new_tokens: int = 32
     batch_size: int = 4
     temperature: float = 0.0
+    no_repeat_ngram: int = 6
     min_similarity: Mapping[str, float] = field(default_factory=dict)
     copy_threshold: float = 0.8
     judge: bool = True
@@ -89,7 +90,9 @@ class L3Config:
     min_faithfulness: float = 0.5
 
     def __post_init__(self) -> None:
-        check_non_negative(self, "budget_tokens", "min_source_chars", "temperature")
+        check_non_negative(self, "budget_tokens", "min_source_chars", "temperature", "no_repeat_ngram")
+        if self.no_repeat_ngram == 1:
+            raise ValueError("L3Config.no_repeat_ngram must be 0 (off) or >= 2, got 1")
         check_non_negative(self, "max_docs", optional=True)
         check_at_least_one(self, "min_new_tokens", "batch_size")
         check_order(self, "min_new_tokens", "max_new_tokens")
@@ -289,8 +292,14 @@ class _Run:
     def run_batch(self, jobs: list[_Job]) -> None:
         cfg = self.config
         start = time.perf_counter()
-        gens = self.llm.generate([j.prompt for j in jobs], max_new_tokens=min(j.max_new for j in jobs),
-                                 temperature=cfg.temperature)
+        gens: list[Generation] = [None] * len(jobs)  # type: ignore[list-item]
+        guard = [0 if j.fmt == "code_document" else cfg.no_repeat_ngram for j in jobs]
+        for n in sorted(set(guard)):
+            idx = [k for k, g in enumerate(guard) if g == n]
+            out = self.llm.generate([jobs[k].prompt for k in idx], max_new_tokens=min(jobs[k].max_new for k in idx),
+                                    temperature=cfg.temperature, no_repeat_ngram=n)
+            for k, gen in zip(idx, out, strict=True):
+                gens[k] = gen
         self.seconds["generate"] += time.perf_counter() - start
         survivors: list[tuple[_Job, Parsed]] = []
         for job, gen in zip(jobs, gens, strict=True):

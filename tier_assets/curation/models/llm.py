@@ -76,8 +76,15 @@ class LLM(ABC):
 
     @abstractmethod
     def generate(self, prompts: Sequence[Prompt], max_new_tokens: int = 256,
-                 temperature: float = 0.0) -> list[Generation]:
-        """Chat completions for ``prompts`` (greedy at temperature 0)."""
+                 temperature: float = 0.0, no_repeat_ngram: int = 0) -> list[Generation]:
+        """Chat completions for ``prompts`` (greedy at temperature 0).
+
+        ``no_repeat_ngram`` (local decoding only): never repeat an n-gram of the
+        answer's own tokens, the loop guard small greedy models need; the prompt is
+        exempt, so copying the source's wording stays possible. Endpoints have no
+        standard parameter for it and ignore it (set the server's own repetition
+        penalty instead: vLLM ``repetition_penalty``, llama.cpp ``repeat_penalty``).
+        """
 
     @abstractmethod
     def next_token_logprobs(self, prompts: Sequence[Prompt], candidates: Sequence[str]) -> list[dict[str, float]]:
@@ -203,23 +210,27 @@ class TransformersLLM(LLM):
     # ---- LLM API
 
     def generate(self, prompts: Sequence[Prompt], max_new_tokens: int = 256,
-                 temperature: float = 0.0) -> list[Generation]:
+                 temperature: float = 0.0, no_repeat_ngram: int = 0) -> list[Generation]:
         seqs = [self.encode(self.chat_text(p)) for p in prompts]
-        return self._batched(seqs, len, lambda b: self.generate_ids(b, max_new_tokens, temperature)[0])
+        return self._batched(seqs, len, lambda b: self.generate_ids(b, max_new_tokens, temperature,
+                                                                    no_repeat_ngram=no_repeat_ngram)[0])
 
     def generate_ids(self, seqs: list[list[int]], max_new_tokens: int, temperature: float,
-                     top_logprobs: int = 0) -> tuple[list[Generation], list[list[dict[str, Any]]]]:
+                     top_logprobs: int = 0, no_repeat_ngram: int = 0,
+                     ) -> tuple[list[Generation], list[list[dict[str, Any]]]]:
         """Generation from token ids; with ``top_logprobs`` also per-token log-probs from the raw logits."""
         import torch
+        from transformers import LogitsProcessorList
 
         ids, mask = self._pad(seqs)
         sample = temperature > 0
+        guards = LogitsProcessorList([AnswerNGramGuard(no_repeat_ngram, ids.shape[1])] if no_repeat_ngram else [])
         with self._lock, torch.inference_mode():
             out = self.model.generate(
                 input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=sample,
                 temperature=temperature if sample else None, top_p=None, top_k=None,
                 eos_token_id=self.stop_ids, pad_token_id=self.tokenizer.pad_token_id,
-                output_logits=bool(top_logprobs), return_dict_in_generate=True,
+                output_logits=bool(top_logprobs), return_dict_in_generate=True, logits_processor=guards,
             )
         new = out.sequences[:, ids.shape[1]:]
         gens, details = [], []
@@ -284,6 +295,33 @@ class TransformersLLM(LLM):
 
     def perplexity(self, texts: Sequence[str], max_tokens: int = 256) -> list[float]:
         return [perplexity_from_logprobs(lps) for _, lps in self.token_logprobs(texts, max_tokens)]
+
+
+class AnswerNGramGuard:
+    """Logits processor: bans a token that would repeat an ``n``-gram of the generated answer.
+
+    Unlike transformers' ``no_repeat_ngram_size``, the prompt (from column
+    ``start`` of the left-padded batch on) is not searched: a faithful rewrite
+    must be free to reuse the source's phrases, only the model's own loops are
+    cut ("! ! ! !", the same sentence again and again).
+    """
+
+    def __init__(self, n: int, start: int):
+        if n < 2:
+            raise ValueError(f"no_repeat_ngram must be >= 2 (or 0 for off), got {n}")
+        self.n, self.start = n, start
+
+    def __call__(self, input_ids, scores):
+        answer = input_ids[:, self.start:]
+        if answer.shape[1] < self.n:
+            return scores
+        for row, tokens in enumerate(answer.tolist()):
+            prefix = tokens[len(tokens) - self.n + 1:]
+            banned = [tokens[i + self.n - 1] for i in range(len(tokens) - self.n + 1)
+                      if tokens[i:i + self.n - 1] == prefix]
+            if banned:
+                scores[row, banned] = -math.inf
+        return scores
 
 
 def perplexity_from_logprobs(logprobs: Sequence[float | None]) -> float:
@@ -358,7 +396,7 @@ class OpenAICompatibleLLM(LLM):
         return [m["id"] for m in self.request("/models").get("data", [])]
 
     def generate(self, prompts: Sequence[Prompt], max_new_tokens: int = 256,
-                 temperature: float = 0.0) -> list[Generation]:
+                 temperature: float = 0.0, no_repeat_ngram: int = 0) -> list[Generation]:
         def one(prompt: Prompt) -> Generation:
             resp = self.request("/chat/completions", {
                 "model": self.model_id, "messages": as_messages(prompt),
