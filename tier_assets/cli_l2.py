@@ -21,10 +21,18 @@ def cmd_serve_llm(args: argparse.Namespace) -> int:
 
 def cmd_evaluate_l2(args: argparse.Namespace) -> int:
     from tier_assets.curation.l2.evaluate import evaluate_labelled
+    from tier_assets.curation.l2.train import classifier_dir, current_version
+    from tier_assets.curation.storage import TierStore
 
-    if args.classifier is None and not args.llm_judge:
-        print("evaluate-l2: give --classifier DIR and/or --llm-judge", file=sys.stderr)
-        return 2
+    if args.classifier is None:  # the domain's current classifier, as l2_selected uses it
+        root = TierStore(args.data_root).root
+        version = current_version(root, args.domain)
+        if version is None and not args.llm_judge:
+            print(f"evaluate-l2: no {args.domain} classifier under {root} yet (materialize l2_classifier); "
+                  "give --classifier DIR and/or --llm-judge", file=sys.stderr)
+            return 2
+        if version is not None:
+            args.classifier = str(classifier_dir(root, args.domain) / version)
     llm_config = json.loads(args.llm_config) if args.llm_config else None
     report = evaluate_labelled(args.labelled, classifier_dir=args.classifier, llm_judge=args.llm_judge,
                                llm_config=llm_config, domain=args.domain, limit=args.limit)
@@ -47,7 +55,10 @@ def add_l2_commands(subparsers: argparse._SubParsersAction) -> None:
 
     ev = subparsers.add_parser("evaluate-l2", help="AUC / accuracy of the L2 scorer and LLM judge on labelled JSONL")
     ev.add_argument("labelled", help="JSONL with {text, label: 0|1} per line")
-    ev.add_argument("--classifier", default=None, help="directory of a distilled classifier (card.json + weights)")
+    ev.add_argument("--classifier", default=None,
+                    help="directory of a distilled classifier (card.json + weights); default: the domain's "
+                         "current classifier under the data root")
+    ev.add_argument("--data-root", default=None, help="default: $TIER_ASSETS_DATA_ROOT or ./data")
     ev.add_argument("--llm-judge", action="store_true", help="also score with the raw LLM 0-5 judge (slow)")
     ev.add_argument("--llm-config", default=None,
                     help='LLM config as JSON, e.g. \'{"backend": "openai", "base_url": ..., "model": ...}\'')

@@ -33,6 +33,7 @@ from tier_assets.curation.l2.evaluate import evaluate_labelled
 from tier_assets.curation.l2.prompts import PROMPT_VERSION, neutralize
 from tier_assets.curation.l2.score import score_and_select, score_texts
 from tier_assets.curation.l2.seeds import sample_seeds
+from tier_assets.curation.l2.train import classifier_dir, set_current
 from tier_assets.curation.llm_server import run_server_in_thread
 from tier_assets.curation.models.llm import DEFAULT_LLM_ID, LLMError, OpenAICompatibleLLM, load_llm
 
@@ -372,7 +373,7 @@ def test_score_and_select_accounts_for_every_document(classifier, seed_docs):
     assert len(by_threshold.kept) == 6
 
 
-def test_evaluate_labelled_and_cli(classifier, tmp_path):
+def test_evaluate_labelled_and_cli(classifier, tmp_path, capsys):
     rows = dev_rows()[100:130]
     path = tmp_path / "labelled.jsonl"
     path.write_text("".join(json.dumps({"text": r["text"], "label": r["label"]}) + "\n" for r in rows))
@@ -386,5 +387,18 @@ def test_evaluate_labelled_and_cli(classifier, tmp_path):
     add_l2_commands(parser.add_subparsers(dest="cmd"))
     args = parser.parse_args(["evaluate-l2", str(path), "--classifier", str(clf_dir), "--limit", "10"])
     assert args.func(args) == 0
+    # without --classifier: the domain's current classifier under the data root, or a clear refusal
+    root = tmp_path / "root"
+    args = parser.parse_args(["evaluate-l2", str(path), "--data-root", str(root), "--limit", "10"])
+    assert args.func(args) == 2
+    assert "no en classifier" in capsys.readouterr().err
+    base = classifier_dir(root, "en")
+    classifier.save(base / classifier.version)
+    set_current(base, classifier.version)
+    args = parser.parse_args(["evaluate-l2", str(path), "--data-root", str(root), "--limit", "10",
+                              "--out", str(tmp_path / "report.json")])
+    assert args.func(args) == 0
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["l2_classifier"]["version"] == classifier.version and saved["n"] == 10
     args = parser.parse_args(["serve-llm", "--port", "0"])
     assert args.port == 0 and args.host == "127.0.0.1"

@@ -123,8 +123,10 @@ def test_configs_reject_invalid_settings():
         L3Config(max_new_tokens=8, min_new_tokens=16)
     with pytest.raises(ValueError, match="min_similarity"):
         L3Config(min_similarity={"poem": 0.5})
-    with pytest.raises(ValueError, match="no_repeat_ngram"):
+    with pytest.raises(ValueError, match=r"no_repeat_ngram must be 0 \(off\) or an integer >= 2, got 1"):
         L3Config(no_repeat_ngram=1)
+    with pytest.raises(ValueError, match="L4Config.no_repeat_ngram"):
+        L4Config(no_repeat_ngram=-2)
     with pytest.raises(ValueError, match="min_entailment"):
         L4Config(min_entailment=1.5)
     with pytest.raises(ValueError, match="merge_threshold"):

@@ -117,6 +117,27 @@ def test_l4_asset_evidence_check_index_and_ask(chain, upper, capsys):
     assert item["text"][:40] in text and "evidence" in text and " L0 " in text
 
 
+def test_lineage_command_traces_down_to_l0_and_up_to_l4(chain, upper, capsys):
+    store, root = chain["store"], str(chain["root"])
+    item = store.read_docs(PartitionRef("L4", "en", "b1"))[0]
+    assert main(["--data-root", root, "lineage", item["doc_id"], "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    down = sorted((r for r in rows if r["direction"] == "down"), key=lambda r: r["depth"])
+    assert down[0]["doc_id"] == item["doc_id"] and down[0]["tier"] == "L4"
+    assert [r["tier"] for r in down][-2:] == ["L1", "L0"] and down[-1]["source_file"].startswith("rp/redpajama-")
+    for row in down[1:]:  # each ancestor is a parent of a record one level above it
+        assert any(row["doc_id"] in r["parent_ids"] for r in down if r["depth"] == row["depth"] - 1)
+    # from the L0 source record up: its L1 and L2 descendants and the L4 item itself
+    source = down[-1]["doc_id"]
+    assert main(["--data-root", root, "lineage", source, "--json"]) == 0
+    up = [r for r in json.loads(capsys.readouterr().out) if r["direction"] == "up"]
+    assert {"L1", "L2", "L4"} <= {r["tier"] for r in up} and item["doc_id"] in {r["doc_id"] for r in up}
+    assert main(["--data-root", root, "lineage", source]) == 0
+    assert "ancestors (down to the L0 source)" in capsys.readouterr().out
+    assert main(["--data-root", root, "lineage", "no-such-doc"]) == 2
+    assert "unknown doc_id 'no-such-doc'" in capsys.readouterr().err
+
+
 def test_evidence_check_catches_a_changed_source(chain, upper):
     store = chain["store"]
     item = store.read_docs(PartitionRef("L4", "en", "b1"))[0]

@@ -54,6 +54,12 @@ def check_cosine(owner: object, *fields: str) -> None:
     _check(owner, fields, lambda v: not -1 <= v <= 1, "a cosine similarity in [-1, 1]")
 
 
+def check_ngram_guard(owner: object, *fields: str) -> None:
+    """Loop-guard n-gram sizes (``LLM.generate(no_repeat_ngram=...)``): 0 is off, 1 would ban every repeated token."""
+    _check(owner, fields, lambda v: not isinstance(v, int) or isinstance(v, bool) or v < 0 or v == 1,
+           "0 (off) or an integer >= 2")
+
+
 def check_order(owner: object, low: str, high: str, optional: bool = False) -> None:
     """A lower bound above its upper bound would reject everything; with ``optional`` a ``None`` bound (no
     bound) is not compared."""

@@ -47,6 +47,7 @@ from tier_assets.curation.schema import derive_doc_id, stable_id
 from tier_assets.curation.validation import (
     check_at_least_one,
     check_fraction,
+    check_ngram_guard,
     check_non_negative,
     check_order,
     check_positive_fraction,
@@ -90,9 +91,8 @@ class L3Config:
     min_faithfulness: float = 0.5
 
     def __post_init__(self) -> None:
-        check_non_negative(self, "budget_tokens", "min_source_chars", "temperature", "no_repeat_ngram")
-        if self.no_repeat_ngram == 1:
-            raise ValueError("L3Config.no_repeat_ngram must be 0 (off) or >= 2, got 1")
+        check_non_negative(self, "budget_tokens", "min_source_chars", "temperature")
+        check_ngram_guard(self, "no_repeat_ngram")
         check_non_negative(self, "max_docs", optional=True)
         check_at_least_one(self, "min_new_tokens", "batch_size")
         check_order(self, "min_new_tokens", "max_new_tokens")

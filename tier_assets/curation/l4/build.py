@@ -113,7 +113,7 @@ def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Em
             if not batch:
                 break
             gens = llm.generate([b[2] for b in batch], max_new_tokens=min(b[4] for b in batch),
-                                temperature=config.temperature)
+                                temperature=config.temperature, no_repeat_ngram=config.no_repeat_ngram)
             calls += len(batch)
             claimed: list[Item] = []
             for (doc, span, _, hold, _), gen in zip(batch, gens, strict=True):

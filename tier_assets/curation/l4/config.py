@@ -8,6 +8,7 @@ from tier_assets.curation.validation import (
     check_at_least_one,
     check_cosine,
     check_fraction,
+    check_ngram_guard,
     check_non_negative,
     check_order,
 )
@@ -20,7 +21,7 @@ class L4Config:
     Extraction: rule-based (always cheap) and LLM (paid from ``budget_tokens``,
     which also pays the entailment judge; ``max_new_tokens`` is capped by what is
     left, and each extraction call keeps ``judge_reserve_tokens`` back for judging
-    its claims). Verification: an item's key terms must cover ``min_term_coverage`` of
+    its claims; ``no_repeat_ngram`` is the local decoding loop guard, as in L3). Verification: an item's key terms must cover ``min_term_coverage`` of
     its evidence span, and an LLM item's calibrated entailment P(Yes) must reach
     ``min_entailment``. Organization: items of one kind whose embeddings have
     cosine >= ``merge_threshold`` are one item; the topic is the nearest topic
@@ -37,6 +38,7 @@ class L4Config:
     judge_reserve_tokens: int = 800
     batch_size: int = 4
     temperature: float = 0.0
+    no_repeat_ngram: int = 6
     max_items_per_doc: int = 20
     min_sentence_chars: int = 25
     max_sentence_chars: int = 400
@@ -52,6 +54,7 @@ class L4Config:
         check_non_negative(self, "max_llm_docs", optional=True)
         check_at_least_one(self, "min_new_tokens", "max_source_chars", "batch_size", "max_items_per_doc",
                            "min_sentence_chars")
+        check_ngram_guard(self, "no_repeat_ngram")
         check_order(self, "min_new_tokens", "max_new_tokens")
         check_order(self, "min_sentence_chars", "max_sentence_chars")
         check_fraction(self, "min_term_coverage", "min_entailment")
