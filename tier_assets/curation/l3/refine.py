@@ -408,8 +408,10 @@ def refine_partition(l2_docs: Sequence[Doc], llm: LLM, embedder: Embedder, confi
             run.run_batch(batch)
             attempted_docs.update(str(j.doc["doc_id"]) for j in batch)
             if progress:
+                elapsed = max(time.perf_counter() - started, 1e-9)
                 progress(f"L3: {i}/{len(jobs)} outputs, {len(run.kept)} kept, "
-                         f"{run.budget.spent}/{run.budget.limit} tokens")
+                         f"{run.budget.spent}/{run.budget.limit} tokens, {60 * i / elapsed:.1f} outputs/min, "
+                         f"ETA {(len(jobs) - i) * elapsed / i:.0f}s (or sooner if the budget runs out)")
         if exhausted:
             break
     if exhausted:

@@ -91,6 +91,7 @@ def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Em
     if use_llm:
         priors: dict[str, float] = {}
         pending = rank_by_score(source_docs)[: config.max_llm_docs]
+        planned, llm_start = len(pending), time.perf_counter()
         judge_hold = config.judge_reserve_tokens if config.judge else 0
         while pending and not exhausted:
             batch: list[tuple[Doc, tuple[int, int], list[dict[str, str]], int, int]] = []
@@ -136,8 +137,11 @@ def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Em
             for item, reason, detail in bad:
                 fail(item, reason, detail)
             if progress:
-                progress(f"L4: {calls} extraction calls, {len(verified)} verified items, "
-                         f"{budget.spent}/{budget.limit} tokens")
+                elapsed = max(time.perf_counter() - llm_start, 1e-9)
+                done = planned - len(pending)
+                progress(f"L4: {done}/{planned} documents through the LLM ({calls} calls), {len(verified)} verified "
+                         f"items, {budget.spent}/{budget.limit} tokens, ETA {len(pending) * elapsed / done:.0f}s "
+                         "(or sooner if the budget runs out)")
 
     kept, organized = organize(verified, embedder, config, models)
     n_docs = len(source_docs)
