@@ -34,7 +34,7 @@ from tier_assets.curation.l3.verify import (
 )
 from tier_assets.curation.l4.build import build_l4_partition
 from tier_assets.curation.l4.config import L4Config
-from tier_assets.curation.l4.extract import Item, locate, rule_items, sentence_spans
+from tier_assets.curation.l4.extract import Item, definition_term, locate, rule_items, sentence_spans
 from tier_assets.curation.l4.index import L4Index
 from tier_assets.curation.l4.organize import organize
 from tier_assets.curation.l4.verify import evidence_problems, verify_items
@@ -397,6 +397,20 @@ def test_rule_extraction_points_at_real_text(burma, kaon, bisect_source):
              "$a^{p-1} \\equiv 1 \\pmod p$.\n\\end{theorem}\n")
     (thm,) = rule_items(_doc("m", latex, domain="math"), config)
     assert thm.kind == "theorem" and thm.term == "Fermat" and latex[thm.start:thm.end] == thm.cited
+
+
+@pytest.mark.parametrize(("sentence", "term"), [
+    ("A cursor is a control structure that enables traversal over the records in a database.", "cursor"),
+    ("Myanmar (Burma) is a country in Southeast Asia with long borders.", "Myanmar"),
+    ("Photosynthesis refers to the process by which plants turn light into chemical energy.", "Photosynthesis"),
+    ("Obviously there is a limit to how much nicer doctors can be.", None),
+    ("Then it is a good idea to book the tickets early.", None),
+    ("This is a great way to spend a weekend with the family.", None),
+    ("Recently the market is a place of constant change for traders.", None),
+])
+def test_definition_rule_needs_a_real_term(sentence: str, term: str | None):
+    found = definition_term(sentence)
+    assert (found[0] if found else None) == term
 
 
 def test_sentence_spans_and_locate(burma):

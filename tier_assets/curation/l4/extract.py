@@ -209,7 +209,7 @@ def _item(doc: Doc, kind: str, text: str, start: int, end: int, method: str, ter
                 str(doc["batch"]), start, end, source[start:end], method, term)
 
 
-def _definition(sentence: str) -> tuple[str, str] | None:
+def definition_term(sentence: str) -> tuple[str, str] | None:
     """(term, method) when ``sentence`` defines a term, else None."""
     if _CJK.search(sentence):
         m = _DEF_ZH.match(sentence)
@@ -222,7 +222,8 @@ def _definition(sentence: str) -> tuple[str, str] | None:
             continue
         term = m.group("term")
         words = term.lower().split()
-        if words[0] in _PRONOUNS or words[0] in STOPWORDS or m.group("first").lower() in _EVALUATIVE:
+        if (words[0] in STOPWORDS or words[0].endswith("ly") or any(w in _PRONOUNS for w in words)
+                or m.group("first").lower() in _EVALUATIVE):  # "Obviously there is a limit ...": no term
             return None
         return term, "rule:definition"
     return None
@@ -286,7 +287,7 @@ def rule_items(doc: Doc, config: L4Config) -> list[Item]:
             sentence = text[s:e]
             if not config.min_sentence_chars <= len(sentence) <= config.max_sentence_chars:
                 continue
-            found = _definition(sentence)
+            found = definition_term(sentence)
             if found:
                 items.append(_item(doc, "definition", sentence, s, e, found[1], found[0]))
     return items[: config.max_items_per_doc]
