@@ -407,6 +407,9 @@ def test_rule_extraction_points_at_real_text(burma, kaon, bisect_source):
     ("Then it is a good idea to book the tickets early.", None),
     ("This is a great way to spend a weekend with the family.", None),
     ("Recently the market is a place of constant change for traders.", None),
+    ("光合作用是指绿色植物利用光能把二氧化碳和水转化成有机物的过程。", "光合作用"),
+    ("因为我是一个很喜欢旅行的人，所以每年都会出去走走。", None),
+    ("这是一个非常好的问题，值得我们认真思考。", None),
 ])
 def test_definition_rule_needs_a_real_term(sentence: str, term: str | None):
     found = definition_term(sentence)

@@ -161,7 +161,18 @@ def build_store(root: Path, n_l1: int = N_L1, n_l2: int = N_L2) -> TierStore:
                 parent_ids=[f"{d}-l3-0"],
                 signals={"l4": {"kind": "fact"}},
                 models={"l4": {"extractor": "smollm2-135m"}},
-            )
+            ),
+            _rec(
+                f"{d}-l4-def",
+                "L4",
+                d,
+                {"code": "bisect(a, x): Return the index where to insert x in a sorted list a.",
+                 "zh": "蜂群是指生活在一起的一群蜜蜂。"}.get(d, f"A {d} term is a word with a fixed meaning."),
+                parent_ids=[f"{d}-l3-0"],
+                signals={"l4": {"kind": "definition", "term": {"code": "bisect", "zh": "蜂群"}.get(d, f"{d} term"),
+                                "methods": ["rule:docstring" if d == "code" else "rule:definition"]}},
+                models={"l4": {"extractor": "rules"}},
+            ),
         ]
         store.write(PartitionRef("L4", d, "b1"), l4)
     return store
@@ -407,6 +418,13 @@ def test_sft_is_chat_from_l3_qa_dialogue_and_l4_items(store: TierStore, tmp_path
     ]
     assert by_id["en-l3-0"]["messages"][0] == {"role": "user", "content": "What does en item 0 say?"}
     assert [msg["role"] for msg in by_id["zh-l3-1"]["messages"]] == ["user", "assistant", "user", "assistant"]
+    # an L4 definition is a question about its term, answered by the verified sentence
+    assert by_id["en-l4-def"]["messages"] == [
+        {"role": "user", "content": "What is en term?"},
+        {"role": "assistant", "content": "A en term is a word with a fixed meaning."},
+    ]
+    assert by_id["code-l4-def"]["messages"][0]["content"] == "What does `bisect` do in Python?"
+    assert by_id["zh-l4-def"]["messages"][0]["content"] == "什么是蜂群？"
     # the L4 facts without a question were selected (budget covers all) but cannot be chat: skipped, reported
     assert m.skipped == {"unformattable": 4}
     assert any("skipped" in s for s in m.shortfalls)
@@ -430,11 +448,11 @@ def test_parquet_output_reads_back(store: TierStore, tmp_path: Path) -> None:
 
 def test_rag_exports_every_l4_item_with_index_pointer(store: TierStore, tmp_path: Path) -> None:
     (store.root / "index" / "l4").mkdir(parents=True)
-    (store.root / "index" / "l4" / "manifest.json").write_text(json.dumps({"kind": "flat", "count": 28}))
+    (store.root / "index" / "l4" / "manifest.json").write_text(json.dumps({"kind": "flat", "count": 32}))
     m = export_stage(store, default_spec("rag"), tmp_path / "rag")
     _, rows = read_export(tmp_path / "rag")
-    assert m.delivered_docs == len(rows) == 7 * 4 and not m.short
-    assert m.index == {"path": str(store.root / "index" / "l4"), "exists": True, "kind": "flat", "count": 28}
+    assert m.delivered_docs == len(rows) == 8 * 4 and not m.short
+    assert m.index == {"path": str(store.root / "index" / "l4"), "exists": True, "kind": "flat", "count": 32}
     item = next(r for r in rows if r["doc_id"] == "en-l4-2")
     assert item["parent_ids"] == ["en-l3-2"]
     assert item["item"]["evidence"] == [{"doc_id": "en-l3-2", "start": 0, "end": 20}]

@@ -36,7 +36,7 @@ import os
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -419,11 +419,30 @@ def _dialogue_from_text(text: str) -> list[dict[str, str]] | None:
     return [{"role": role, "content": content.strip()} for role, content in turns]
 
 
+_CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
+
+
+def definition_messages(term: str, text: str, methods: Sequence[str]) -> list[dict[str, str]]:
+    """An L4 definition as a question about its term answered by the verified sentence itself.
+
+    Code definitions come from docstrings ("what does it do"), Chinese terms get a
+    Chinese question; the answer is the item's text, which its evidence pointer backs.
+    """
+    if "rule:docstring" in methods:
+        question = f"What does `{term}` do in Python?"
+    elif _CJK_CHAR.search(term):
+        question = f"什么是{term}？"
+    else:
+        question = f"What is {term}?"
+    return [{"role": "user", "content": question}, {"role": "assistant", "content": text.strip()}]
+
+
 def chat_messages(tier: str, text: str, signals: Mapping[str, Any]) -> list[dict[str, str]] | None:
     """An L3 / L4 record as chat messages, or None when it holds no question/answer or dialogue.
 
     Structured fields written by the tier win (``signals[tier].messages`` as
-    ``[{role, content}]``, or ``.question`` + ``.answer``); otherwise the text is
+    ``[{role, content}]``, or ``.question`` + ``.answer``; an L4 definition becomes a
+    question about its term, :func:`definition_messages`); otherwise the text is
     parsed: ``<question>..</question><answer>..</answer>`` tags, ``Question: / Answer:``
     labels, or ``Speaker: utterance`` dialogue lines.
     """
@@ -443,6 +462,8 @@ def chat_messages(tier: str, text: str, signals: Mapping[str, Any]) -> list[dict
             {"role": "user", "content": str(sig["question"])},
             {"role": "assistant", "content": str(sig["answer"])},
         ]
+    if tier == "L4" and sig.get("kind") == "definition" and sig.get("term"):
+        return definition_messages(str(sig["term"]), text, sig.get("methods") or ())
     parsers = (
         (_dialogue_from_text, _qa_from_text)
         if sig.get("format") == "dialogue"

@@ -193,6 +193,8 @@ _DEF_VERB = re.compile(_TERM + r"\s+(?P<verb>refers? to|(?:is|are) defined as|(?
                        r"(?:is|are) known as)\s+(?P<body>(?P<first>[\w\-]+)\b.{8,})$", re.DOTALL)
 _DEF_ZH = re.compile(r"^(?P<term>[^，,。；;：:\s]{1,20}?)(?:是指|指的是|是一种|是一类|是一个|被定义为|被称为|又称)"
                      r"(?P<body>.{4,})$", re.DOTALL)
+# a Chinese "term" holding a pronoun or led by a conjunction / adverb is a clause ("因为我是一个..."), not a term
+_ZH_NOT_TERM = re.compile(r"[我你他她它这那此其该谁]|^(?:因为|所以|但是|但|如果|虽然|而且|并且|然后|可是|只是|就是|还是|也|都|又|就|不)")
 _LATEX_ENV = re.compile(r"\\begin\{(?P<env>definition|defn|theorem|thm|lemma|lem|proposition|prop|corollary|cor)"
                         r"\}(?:\[(?P<name>[^\]]*)\])?(?P<body>.*?)\\end\{(?P=env)\}", re.DOTALL | re.IGNORECASE)
 _LABEL = re.compile(r"\\label\{[^}]*\}")
@@ -213,7 +215,7 @@ def definition_term(sentence: str) -> tuple[str, str] | None:
     """(term, method) when ``sentence`` defines a term, else None."""
     if _CJK.search(sentence):
         m = _DEF_ZH.match(sentence)
-        if m and m.group("term")[0] not in "我你他她它这那此其该":
+        if m and not _ZH_NOT_TERM.search(m.group("term")):
             return m.group("term"), "rule:definition"
         return None
     for pattern in (_DEF_VERB, _DEF_IS):
