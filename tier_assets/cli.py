@@ -121,13 +121,19 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(exc, file=sys.stderr)
         return 2
+    close = [a for a in answers if a["score"] >= args.min_score]  # far items would be misleading evidence
     if args.json:
-        print(json.dumps(answers, ensure_ascii=False, indent=1, default=str))
+        print(json.dumps(close, ensure_ascii=False, indent=1, default=str))
         return 0
     if not answers:
         print("L4 is empty: nothing to answer from", file=sys.stderr)
         return 1
-    for n, a in enumerate(answers, 1):
+    if not close:
+        print(f"no L4 item is within cosine {args.min_score} of the question (the nearest scores "
+              f"{answers[0]['score']:.3f}): L4 does not cover it; --min-score 0 shows the nearest items anyway",
+              file=sys.stderr)
+        return 1
+    for n, a in enumerate(close, 1):
         print(f"{n}. [{a['score']:.3f}] ({a['domain']}/{a['kind']}, topic {a['topic']}, support {a['support']}) "
               f"{a['text']}")
         for ev in a["evidence"]:
@@ -188,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="search L4 knowledge; answers come with evidence text and lineage down to L0")
     p.add_argument("question")
     p.add_argument("-k", type=int, default=5, help="how many items (default 5)")
+    p.add_argument("--min-score", type=float, default=0.3,
+                   help="leave out items whose cosine similarity to the question is below this (default 0.3)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_ask)
 
