@@ -165,6 +165,11 @@ def test_parse_valid_outputs(burma_facts: str):
                              "India.", burma_facts)
     assert isinstance(bare, Parsed)
     assert bare.fields == {"rewrite": "Myanmar is a Southeast Asian country bordering China and India."}
+    # bare documented code keeps its first line, though it ends in a colon like a lead-in would
+    code = "def mean(values):\n    total = 0\n    for v in values:\n        total += v\n    return total / len(values)\n"
+    documented = code.replace("\n", '\n    """Average of values."""\n', 1)
+    parsed = parse_output("code_document", "docstrings", "code", documented, "stop", code, "Document the code.")
+    assert isinstance(parsed, Parsed) and parsed.fields["code"].startswith("def mean(values):\n")
 
 
 @pytest.mark.parametrize(("fmt", "raw", "finish", "domain", "reason"), [

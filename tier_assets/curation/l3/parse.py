@@ -90,11 +90,13 @@ def identify_language(text: str, min_letters: int = 20) -> tuple[str, float] | N
 _LEAD_IN = re.compile(r"^[^\n]{0,80}[:：]\s*\n")
 
 
-def _bare_answer(raw: str, finish_reason: str) -> str | None:
-    """The whole answer as the single field, when it has no tags at all and was not cut off."""
+def _bare_answer(raw: str, finish_reason: str, lead_in: bool) -> str | None:
+    """The whole answer as the single field, when it has no tags at all and was not cut off; ``lead_in``: drop a
+    first line ending in a colon (prose only: in code that line is ``def f(x):``)."""
     if finish_reason != "stop" or re.search(r"</?[a-zA-Z]+\s*>", raw):
         return None
-    return _LEAD_IN.sub("", raw.strip(), count=1).strip() or None
+    text = raw.strip()
+    return (_LEAD_IN.sub("", text, count=1) if lead_in else text).strip() or None
 
 
 def _tag_content(raw: str, tag: str, finish_reason: str) -> str | Failure:
@@ -160,7 +162,7 @@ def parse_output(fmt: str, variant: str, domain: str, raw: str, finish_reason: s
     if not raw.strip():
         return Failure("empty", f"no text generated (finish_reason={finish_reason})")
     fields: dict[str, Any] = {}
-    bare = _bare_answer(raw, finish_reason) if len(spec.tags) == 1 else None
+    bare = _bare_answer(raw, finish_reason, lead_in=fmt != "code_document") if len(spec.tags) == 1 else None
     for tag in spec.tags:
         content = bare or _tag_content(raw, tag, finish_reason)
         if isinstance(content, Failure):

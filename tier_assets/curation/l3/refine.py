@@ -292,14 +292,14 @@ class _Run:
     def run_batch(self, jobs: list[_Job]) -> None:
         cfg = self.config
         start = time.perf_counter()
-        gens: list[Generation] = [None] * len(jobs)  # type: ignore[list-item]
         guard = [0 if j.fmt == "code_document" else cfg.no_repeat_ngram for j in jobs]
-        for n in sorted(set(guard)):
+        by_job: dict[int, Generation] = {}
+        for n in sorted(set(guard)):  # one generate call per guard setting
             idx = [k for k, g in enumerate(guard) if g == n]
             out = self.llm.generate([jobs[k].prompt for k in idx], max_new_tokens=min(jobs[k].max_new for k in idx),
                                     temperature=cfg.temperature, no_repeat_ngram=n)
-            for k, gen in zip(idx, out, strict=True):
-                gens[k] = gen
+            by_job.update(zip(idx, out, strict=True))
+        gens = [by_job[k] for k in range(len(jobs))]
         self.seconds["generate"] += time.perf_counter() - start
         survivors: list[tuple[_Job, Parsed]] = []
         for job, gen in zip(jobs, gens, strict=True):
