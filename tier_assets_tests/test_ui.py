@@ -163,7 +163,9 @@ def test_daemon_sensors_promote_an_inbox_file_from_l0_to_l4(dagster_dev):
         data = _graphql(port, """{ assetOrError(assetKey: {path: ["l4_index"]}) { ... on Asset {
             assetMaterializations(limit: 1) { runId } } } }""")
         mats = data["assetOrError"]["assetMaterializations"]
-        return mats and checks_of("l4_organized")["evidence_resolves"] is not None
+        check = checks_of("l4_organized")["evidence_resolves"]
+        # the L4 file lands before its run records the check: wait for a final status, not IN_PROGRESS
+        return mats and check is not None and check["status"] != "IN_PROGRESS"
 
     _wait(index_has_batch, 300, "the L4 index refresh", step=5)
     assert checks_of("l4_organized")["evidence_resolves"]["status"] == "SUCCEEDED"
