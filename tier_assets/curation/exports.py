@@ -47,7 +47,7 @@ import pyarrow.parquet as pq
 import zstandard
 
 from tier_assets.curation.catalog import connect
-from tier_assets.curation.schema import TIERS, loads
+from tier_assets.curation.schema import HAN, TIERS, loads
 from tier_assets.curation.storage import TierStore
 
 # Same chars-per-token ratios as sql/tier_summary.sql, so exports and stats agree.
@@ -419,9 +419,6 @@ def _dialogue_from_text(text: str) -> list[dict[str, str]] | None:
     return [{"role": role, "content": content.strip()} for role, content in turns]
 
 
-_CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
-
-
 def definition_messages(term: str, text: str, methods: Sequence[str]) -> list[dict[str, str]]:
     """An L4 definition as a question about its term answered by the verified sentence itself.
 
@@ -430,7 +427,7 @@ def definition_messages(term: str, text: str, methods: Sequence[str]) -> list[di
     """
     if "rule:docstring" in methods:
         question = f"What does `{term}` do in Python?"
-    elif _CJK_CHAR.search(term):
+    elif HAN.search(term):
         question = f"什么是{term}？"
     else:
         question = f"What is {term}?"

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 import pyarrow as pa
 
 TIERS = ("L0", "L1", "L2", "L3", "L4")
 DOMAINS = ("en", "zh", "math", "code")
+# Han characters (CJK unified ideographs, extension A, compatibility): how the zh domain's text is told apart
+HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 RECORD_SCHEMA = pa.schema(
     [

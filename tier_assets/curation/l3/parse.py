@@ -22,6 +22,7 @@ from typing import Any
 
 from tier_assets.curation.l1.langid import load_identifier, strip_latex
 from tier_assets.curation.l3.prompts import FORMATS, SPEAKERS, prompt_language
+from tier_assets.curation.schema import HAN
 
 PARSE_REASONS = ("empty", "truncated", "unparseable", "no_result", "wrong_language", "copies_prompt")
 EXPECTED_LANGUAGES: dict[str, tuple[str, ...]] = {
@@ -34,7 +35,6 @@ _LABELS = {
 }
 _FENCE = re.compile(r"^\s*```[\w+.#-]*[ \t]*\n(.*?)\n?[ \t]*```\s*$", re.DOTALL)
 _CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def normalize(text: str) -> str:
 
 def shingle_size(text: str) -> int:
     """Characters per shingle: about four words in alphabetic scripts, a short phrase in Chinese."""
-    return 6 if len(_CJK.findall(text)) > 0.3 * max(1, len(text)) else 20
+    return 6 if len(HAN.findall(text)) > 0.3 * max(1, len(text)) else 20
 
 
 def copied_fraction(text: str, reference: str) -> float:

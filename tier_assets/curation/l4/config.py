@@ -21,8 +21,8 @@ class L4Config:
     Extraction: rule-based (always cheap) and LLM (paid from ``budget_tokens``,
     which also pays the entailment judge; ``max_new_tokens`` is capped by what is
     left, and each extraction call keeps ``judge_reserve_tokens`` back for judging
-    its claims; ``no_repeat_ngram`` is the local decoding loop guard, as in L3). Verification: an item's key terms must cover ``min_term_coverage`` of
-    its evidence span, and an LLM item's calibrated entailment P(Yes) must reach
+    its claims; ``no_repeat_ngram`` is the local decoding loop guard, as in L3).
+    Verification: an item's key terms must cover ``min_term_coverage`` of its evidence span, and an LLM item's calibrated entailment P(Yes) must reach
     ``min_entailment``. Organization: items of one kind whose embeddings have
     cosine >= ``merge_threshold`` are one item; the topic is the nearest topic
     label, or "other" below ``topic_min_similarity``.

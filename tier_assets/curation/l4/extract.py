@@ -28,11 +28,10 @@ from tier_assets.curation.l3.prompts import source_block
 from tier_assets.curation.l4.config import L4Config
 from tier_assets.curation.models.llm import Message
 from tier_assets.curation.pipeline import Doc
-from tier_assets.curation.schema import loads
+from tier_assets.curation.schema import HAN, loads
 
 KINDS = ("fact", "definition", "theorem", "qa")
 EXTRACT_PROMPT_VERSION = "l4-extract-2025.1"
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _STOPWORD_TEXT = """
 a about above after again against all also am an and any are as at be because been before being below between
 both but by can could did do does doing down during each few for from further had has have having he her here
@@ -128,7 +127,7 @@ def key_terms(text: str) -> set[str]:
         for part in re.split(r"([\u3400-\u9fff\uf900-\ufaff]+)", token):
             if not part:
                 continue
-            if _CJK.match(part):
+            if HAN.match(part):
                 terms.update(part[i:i + 2] for i in range(len(part) - 1)) if len(part) > 1 else terms.add(part)
             elif part.isdigit() or (len(part) >= 3 and part not in STOPWORDS):
                 terms.add(_stem(part))
@@ -213,7 +212,7 @@ def _item(doc: Doc, kind: str, text: str, start: int, end: int, method: str, ter
 
 def definition_term(sentence: str) -> tuple[str, str] | None:
     """(term, method) when ``sentence`` defines a term, else None."""
-    if _CJK.search(sentence):
+    if HAN.search(sentence):
         m = _DEF_ZH.match(sentence)
         if m and not _ZH_NOT_TERM.search(m.group("term")):
             return m.group("term"), "rule:definition"
