@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -270,14 +271,52 @@ def test_warc_payload_over_size_cap(tmp_path: Path) -> None:
     assert items[0].reason == "non_html_payload" and items[2].reason == "non_html_payload"
 
 
-def test_warc_malformed_record_mid_file_stops_reading(tmp_path: Path) -> None:
+def test_warc_malformed_bytes_mid_file_are_one_item_and_reading_resumes(tmp_path: Path) -> None:
     path = _built_warc(tmp_path / "built.warc", gz=False)
     good = path.read_bytes()
-    path.write_bytes(good + b"NOT-A-WARC-LINE\r\nfoo: bar\r\n\r\n" + good)
+    junk = b"NOT-A-WARC-LINE\r\nfoo: bar\r\n\r\n"
+    path.write_bytes(good + junk + good)
     items = list(read_warc(path, CONFIG))
-    assert len(items) == 6 and isinstance(items[1], Extracted)
-    assert (items[-1].reason, items[-1].record_index, items[-1].byte_offset) == (
-        "malformed_warc_record", 5, len(good))
+    assert len(items) == 11 and isinstance(items[1], Extracted) and isinstance(items[7], Extracted)
+    damaged = items[5]
+    assert (damaged.reason, damaged.record_index, damaged.byte_offset) == ("malformed_warc_record", 5, len(good))
+    assert damaged.detail.endswith(f"bytes {len(good)}..{len(good) + len(junk) - 1} skipped")
+    assert [i.record_index for i in items] == list(range(11))
+    assert [i.byte_offset - len(good + junk) for i in items[6:]] == [i.byte_offset for i in items[:5]]
+    assert items[7].text == items[1].text
+
+
+def _real_responses(path: Path, count: int) -> list[tuple[StatusAndHeaders, StatusAndHeaders, bytes]]:
+    """The first ``count`` response records of a real archive: WARC headers, HTTP headers, payload."""
+    found = []
+    with open(path, "rb") as fh:
+        for record in ArchiveIterator(fh):
+            if record.rec_type == "response" and len(found) < count:
+                found.append((record.rec_headers, record.http_headers, record.content_stream().read()))
+    return found
+
+
+def test_warc_response_without_id_and_uri_is_quarantined_and_reading_goes_on(data: Path, tmp_path: Path) -> None:
+    """Issue 14: the second record, a response without WARC-Record-ID and WARC-Target-URI, made
+    warcio raise AttributeError ('NoneType' object has no attribute 'startswith') and l0_raw fail."""
+    path = tmp_path / "headless.warc.gz"
+    responses = _real_responses(data / "warc/cc-main-2020-34-excerpt.warc.gz", 3)
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for n, (warc_headers, http_headers, body) in enumerate(responses):
+            if n == 1:
+                warc_headers.remove_header("WARC-Record-ID")
+                warc_headers.remove_header("WARC-Target-URI")
+            writer.write_record(writer.create_warc_record(
+                warc_headers.get_header("WARC-Target-URI"), "response", payload=io.BytesIO(body),
+                http_headers=http_headers, warc_headers=warc_headers))
+    assert b"WARC-Record-ID" not in gzip.decompress(path.read_bytes()).split(b"WARC/1.0")[2]
+    items = list(read_warc(path, CONFIG))
+    assert [type(i).__name__ for i in items] == ["Extracted", "Quarantined", "Extracted"]
+    headless = items[1]
+    assert (headless.reason, headless.record_index) == ("missing_warc_header", 1)
+    assert headless.detail == "no WARC-Record-ID, WARC-Target-URI" and headless.byte_offset > items[0].byte_offset
+    assert [i.url for i in (items[0], items[2])] == [r[0].get_header("WARC-Target-URI") for r in responses[::2]]
 
 
 # --- HTML ------------------------------------------------------------------------------------------------------

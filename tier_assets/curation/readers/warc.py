@@ -3,9 +3,11 @@
 WARC: every HTTP ``response`` record becomes one item, an extracted page or a
 quarantined record; request, metadata, warcinfo and resource records are not
 documents and are skipped without an index. WET: every ``conversion`` record (text
-already extracted) becomes one item. A file cut short or broken mid-way yields one
-quarantined item for the damaged record and reading stops there, keeping all earlier
-records. ``record_index`` counts the items of a file; ``byte_offset`` is the record's
+already extracted) becomes one item. A record without its mandatory headers is
+quarantined (``missing_warc_header``); bytes that do not parse as a whole record (a
+file cut short, flipped bytes, a wrong Content-Length) become one quarantined item per
+damaged stretch, and reading resumes at the next record that parses, so records before
+and after the damage are kept. ``record_index`` counts the items of a file; ``byte_offset`` is the record's
 offset in the file, so a record can be re-read with a seek.
 """
 
@@ -13,12 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.exceptions import ArchiveLoadFailed
-from warcio.recordloader import ArcWarcRecord
-from warcio.statusandheaders import StatusAndHeadersParserException
+from warcio.recordloader import ArcWarcRecord, ArcWarcRecordLoader
 
 from tier_assets.curation.readers.base import (
     Extracted,
@@ -38,6 +38,10 @@ _KEPT_HEADERS = {  # WARC headers kept in meta: crawler truncation and the ClueW
     "WARC-Identified-Content-Language": "identified_languages",
     "WARC-Refers-To": "refers_to",
 }
+
+_REQUIRED_HEADERS = ("WARC-Record-ID", "WARC-Target-URI")  # mandatory for response and conversion records
+_GZIP_MEMBER = b"\x1f\x8b\x08"  # gzip magic and deflate method: where a record of a .warc.gz may start
+_SCAN_BYTES = 1 << 16
 
 ItemBuilder = Callable[[ArcWarcRecord, bytes, int, int, ReaderConfig], ReadItem]
 SkipCheck = Callable[[ArcWarcRecord], tuple[str, str] | None]
@@ -147,50 +151,166 @@ def _no_skip(record: ArcWarcRecord) -> None:
     return None
 
 
-def _read_records(
-    path: Path, config: ReaderConfig, rec_type: str, build: ItemBuilder, skip_reason: SkipCheck = _no_skip
-) -> Iterator[ReadItem]:
-    """Yield one item per ``rec_type`` record, stopping (after one quarantined item) at damage.
+class _LenientLoader(ArcWarcRecordLoader):
+    """warcio's record loader, except that a record without ``WARC-Target-URI`` gets no HTTP
+    headers parsed instead of an AttributeError (warcio 1.8 calls ``uri.startswith``): the
+    reader then quarantines the record as ``missing_warc_header`` and goes on."""
 
-    A file whose very first record cannot be parsed is not a WARC file at all: that raises.
+    def load_http_headers(self, rec_type: str, uri: str | None, stream: Any, length: int | None) -> Any:
+        return None if uri is None else super().load_http_headers(rec_type, uri, stream, length)
+
+
+class _LenientArchiveIterator(ArchiveIterator):
+    def __init__(self, fileobj: IO[bytes]):
+        super().__init__(fileobj)
+        self.loader = _LenientLoader(verify_http=False, arc2warc=False)
+
+
+class _Parsed(NamedTuple):
+    """A record whose headers parsed and whose bytes were all there."""
+
+    record: ArcWarcRecord
+    body: bytes
+    offset: int
+    wanted: bool
+    skip: tuple[str, str] | None
+
+
+class _Damage(NamedTuple):
+    """Bytes from ``offset`` on that do not parse as a complete record."""
+
+    offset: int
+    reason: str
+    detail: str
+    headers_read: bool  # False: not even a WARC header there
+    preview: str = ""
+    prov: dict[str, Any] = {}
+
+    def item(self, index: int, resumed_at: int | None) -> Quarantined:
+        where = (f"bytes {self.offset}..{resumed_at - 1} skipped" if resumed_at is not None
+                 else f"nothing readable from byte {self.offset} to the end")
+        return Quarantined(index, self.reason, f"{self.detail}; {where}", self.preview, self.offset, **self.prov)
+
+
+def _missing_headers(record: ArcWarcRecord) -> tuple[str, str] | None:
+    """A document record without the headers the WARC standard makes mandatory for it."""
+    missing = [name for name in _REQUIRED_HEADERS if _header(record, name) is None]
+    return ("missing_warc_header", f"no {', '.join(missing)}") if missing else None
+
+
+def _misframed(record: ArcWarcRecord, records: ArchiveIterator, warnings_before: int) -> tuple[str, str] | None:
+    """A record whose Content-Length is missing, invalid or wrong: its end is not where the next record starts.
+
+    warcio reports a wrong length only by a warning count (the record is not followed by blank lines).
     """
-    fh, gzipped = _open(path)
-    records = ArchiveIterator(fh)
-    index = 0
+    declared = record.rec_headers.get_header("Content-Length")
+    if declared is None or not declared.strip().isdigit():
+        return "malformed_warc_record", f"Content-Length {declared!r} is not a byte count"
+    if records.err_count > warnings_before:
+        return "malformed_warc_record", f"Content-Length {declared} does not end where the next record starts"
+    return None
+
+
+def _records_from(
+    fh: IO[bytes], start: int, gzipped: bool, rec_type: str, skip_reason: SkipCheck, cap: int
+) -> Iterator[_Parsed | _Damage]:
+    """Parse records from byte ``start`` on, ending with one ``_Damage`` at the first record that is not whole."""
+    fh.seek(start)
+    records = _LenientArchiveIterator(fh)
     try:
         while True:
+            record_start = records.offset
             try:
                 record = next(records, None)
                 if record is None:
                     return
                 wanted = record.rec_type == rec_type
-                skip = skip_reason(record) if wanted else None
-                body = _read_capped(record, config.max_record_bytes) if wanted and not skip else b""
+                skip = (_missing_headers(record) or skip_reason(record)) if wanted else None
+                body = _read_capped(record, cap) if wanted and not skip else b""
+                warnings_before = records.err_count
                 offset = records.get_record_offset()  # after the read: it drains the record's rest
-            except (ArchiveLoadFailed, StatusAndHeadersParserException) as exc:
-                if records.offset == 0:
-                    raise SourceFileError(path, f"not a WARC file: {exc}") from exc
-                yield Quarantined(index, "malformed_warc_record", f"{type(exc).__name__}: {exc}", "",
-                                  records.offset)
+            except OSError:
+                raise
+            except Exception as exc:  # warcio raises many kinds on damaged bytes; the damage is quarantined
+                yield _Damage(record_start, "malformed_warc_record", f"{type(exc).__name__}: {exc}", False)
                 return
-            except OSError as exc:
-                raise SourceFileError(path, f"read failed: {exc}") from exc
-            damage = _truncation(record, gzipped)
+            damage = _truncation(record, gzipped) or _misframed(record, records, warnings_before)
             if damage:
-                yield Quarantined(index, *damage, preview(body), offset, **_provenance(record))
+                yield _Damage(offset, *damage, True, preview(body), _provenance(record))
                 return
-            if not wanted:
-                continue
-            if skip:
-                yield Quarantined(index, *skip, "", offset, **_provenance(record))
-            elif len(body) > config.max_record_bytes:
-                yield Quarantined(index, "over_size_cap", f"payload is over {config.max_record_bytes} bytes",
-                                  preview(body), offset, **_provenance(record))
-            else:
-                yield build(record, body, index, offset, config)
-            index += 1
+            yield _Parsed(record, body, offset, wanted, skip)
     finally:
         records.close()
+
+
+def _next_sync_point(fh: IO[bytes], damaged_at: int, gzipped: bool) -> int | None:
+    """Where a record may start after damage at ``damaged_at``: the next gzip member, or the
+    next ``WARC/`` version line of an uncompressed file; None at the end of the file."""
+    mark, lead = (_GZIP_MEMBER, 0) if gzipped else (b"\nWARC/", 1)
+    scanned = damaged_at + 1 - lead
+    fh.seek(scanned)
+    window = b""
+    while chunk := fh.read(_SCAN_BYTES):
+        window += chunk
+        found = window.find(mark)
+        if found >= 0:
+            return scanned + found + lead
+        kept = len(mark) - 1
+        scanned += len(window) - kept
+        window = window[-kept:]
+    return None
+
+
+def _item(parsed: _Parsed, index: int, config: ReaderConfig, build: ItemBuilder) -> ReadItem:
+    record, body, offset = parsed.record, parsed.body, parsed.offset
+    if parsed.skip:
+        return Quarantined(index, *parsed.skip, "", offset, **_provenance(record))
+    if len(body) > config.max_record_bytes:
+        return Quarantined(index, "over_size_cap", f"payload is over {config.max_record_bytes} bytes",
+                           preview(body), offset, **_provenance(record))
+    return build(record, body, index, offset, config)
+
+
+def _read_records(
+    path: Path, config: ReaderConfig, rec_type: str, build: ItemBuilder, skip_reason: SkipCheck = _no_skip
+) -> Iterator[ReadItem]:
+    """Yield one item per ``rec_type`` record. Damaged bytes become one quarantined item per
+    damaged stretch, and reading resumes at the next record that parses (gzip members and
+    ``WARC/`` lines are where records start), so one bad record costs only itself.
+
+    A file in which no WARC header parses anywhere is not a WARC file at all: that raises.
+    """
+    fh, gzipped = _open(path)
+    index = 0
+    pending: _Damage | None = None  # damage not yet reported: it ends where a record parses again
+    parsed_any = False
+    start: int | None = 0
+    try:
+        while start is not None:
+            damage = None
+            for event in _records_from(fh, start, gzipped, rec_type, skip_reason, config.max_record_bytes):
+                if isinstance(event, _Damage):
+                    damage = event
+                    break
+                parsed_any = True
+                if pending:
+                    yield pending.item(index, start)
+                    index, pending = index + 1, None
+                if event.wanted:
+                    yield _item(event, index, config, build)
+                    index += 1
+            if damage is None:
+                break
+            parsed_any = parsed_any or damage.headers_read
+            pending = pending or damage  # a resync that fails again extends the damage already pending
+            start = _next_sync_point(fh, damage.offset, gzipped)
+        if pending and not parsed_any:
+            raise SourceFileError(path, f"not a WARC file: {pending.detail}")
+        if pending:
+            yield pending.item(index, None)
+    except OSError as exc:
+        raise SourceFileError(path, f"read failed: {exc}") from exc
+    finally:
         fh.close()
 
 
