@@ -11,9 +11,7 @@ cannot bring it back.
 from __future__ import annotations
 
 import codecs
-import gzip
 import re
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -23,7 +21,7 @@ from charset_normalizer import from_bytes
 from trafilatura.metadata import extract_title
 
 from tier_assets.curation.readers.base import Extracted, Quarantined, ReaderConfig, ReadItem, preview
-from tier_assets.curation.readers.jsonl import open_maybe_gzip
+from tier_assets.curation.readers.jsonl import GZIP_ERRORS, gzip_damage, open_maybe_gzip
 
 
 class EncodingError(ValueError):
@@ -208,8 +206,8 @@ def read_html(path: Path, config: ReaderConfig) -> Iterator[ReadItem]:
     with open_maybe_gzip(path) as fh:
         try:
             body = fh.read(config.max_record_bytes + 1)
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            yield Quarantined(0, "truncated_gzip", f"{type(exc).__name__}: {exc}", "", 0)
+        except GZIP_ERRORS as exc:
+            yield Quarantined(0, *gzip_damage(exc), "", 0)
             return
     if len(body) > config.max_record_bytes:
         yield Quarantined(0, "over_size_cap", f"page is over {config.max_record_bytes} bytes", preview(body), 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,14 @@ from tier_assets.curation.readers.base import (
 _URL_KEYS = ("warc_url", "url", "source_url", "warc_target_uri", "WARC-Target-URI")
 _DATE_KEYS = ("warc_date", "crawl_date", "date", "timestamp", "created")
 _RECORD_ID_KEYS = ("warc_record_id", "WARC-Record-ID", "warc_filename")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # only a \uD800-\uDFFF escape can put a surrogate in a str
+GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+def gzip_damage(exc: Exception) -> tuple[str, str]:
+    """Reason and detail for a gzip stream that stops decoding: cut short, or corrupt (bad data or checksum)."""
+    reason = "truncated_gzip" if isinstance(exc, EOFError) else "corrupt_gzip"
+    return reason, f"{type(exc).__name__}: {exc}; the rest of the file is unreadable"
 
 
 def open_maybe_gzip(path: Path) -> IO[bytes]:
@@ -77,6 +86,38 @@ def parse_json_record(obj: dict[str, Any], index: int, offset: int | None) -> Re
     )
 
 
+def _lone_surrogate(line: bytes, obj: dict[str, Any]) -> str | None:
+    """Where a parsed line holds a lone surrogate (``"\\ud800"``), which no UTF-8 file can store, or None."""
+    if not _SURROGATE_ESCAPE.search(line):
+        return None
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"lone surrogate escape \\u{ord(exc.object[exc.start]):04x} is no Unicode character"
+    return None
+
+
+def _line_item(line: bytes, index: int, offset: int) -> ReadItem:
+    """One non-blank line as a document, or quarantined with why it cannot be one."""
+    try:
+        decoded = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Quarantined(index, "invalid_utf8", str(exc), preview(line), offset)
+    try:
+        obj = json.loads(decoded)
+    except json.JSONDecodeError as exc:
+        return Quarantined(index, "malformed_json", str(exc), preview(decoded), offset)
+    except RecursionError:
+        return Quarantined(index, "malformed_json", "JSON nested too deeply to parse", preview(decoded), offset)
+    if not isinstance(obj, dict):
+        return Quarantined(index, "malformed_json", f"line is a JSON {type(obj).__name__}, not an object",
+                           preview(decoded), offset)
+    surrogate = _lone_surrogate(line, obj)
+    if surrogate:
+        return Quarantined(index, "invalid_utf8", surrogate, preview(decoded), offset)
+    return parse_json_record(obj, index, offset)
+
+
 def read_jsonl(path: Path, config: ReaderConfig) -> Iterator[ReadItem]:
     """Yield one item per line; bad lines are quarantined and reading goes on."""
     fh = open_maybe_gzip(path)
@@ -86,8 +127,8 @@ def read_jsonl(path: Path, config: ReaderConfig) -> Iterator[ReadItem]:
         while True:
             try:
                 line = fh.readline(config.max_record_bytes + 1)
-            except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-                yield Quarantined(index, "truncated_gzip", f"{type(exc).__name__}: {exc}", "", offset)
+            except GZIP_ERRORS as exc:
+                yield Quarantined(index, *gzip_damage(exc), "", offset)
                 return
             if not line:
                 return
@@ -99,7 +140,7 @@ def read_jsonl(path: Path, config: ReaderConfig) -> Iterator[ReadItem]:
                 while not rest.endswith(b"\n"):
                     try:
                         rest = fh.readline(1 << 20)
-                    except (EOFError, gzip.BadGzipFile, zlib.error):
+                    except GZIP_ERRORS:
                         break
                     if not rest:
                         break
@@ -111,23 +152,7 @@ def read_jsonl(path: Path, config: ReaderConfig) -> Iterator[ReadItem]:
                 continue
             if not line.strip():
                 continue  # blank separator lines are not records
-            try:
-                decoded = line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield Quarantined(index, "invalid_utf8", str(exc), preview(line), start)
-                index += 1
-                continue
-            try:
-                obj = json.loads(decoded)
-            except json.JSONDecodeError as exc:
-                yield Quarantined(index, "malformed_json", str(exc), preview(decoded), start)
-                index += 1
-                continue
-            if not isinstance(obj, dict):
-                yield Quarantined(index, "malformed_json", f"line is a JSON {type(obj).__name__}, not an object",
-                                  preview(decoded), start)
-            else:
-                yield parse_json_record(obj, index, start)
+            yield _line_item(line, index, start)
             index += 1
     finally:
         fh.close()

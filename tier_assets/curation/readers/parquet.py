@@ -34,6 +34,35 @@ def _row_item(row: dict[str, Any], index: int, config: ReaderConfig) -> ReadItem
     return parse_json_record(row, index, None)
 
 
+def _raw_text_preview(row: pa.RecordBatch) -> str:
+    """The text column of a one-row batch as raw bytes, for the preview of a row that does not decode."""
+    if "text" not in row.schema.names or not pa.types.is_string(row.schema.field("text").type):
+        return ""
+    raw = row.column("text").cast(pa.binary()).to_pylist()[0]
+    return preview(raw) if raw is not None else ""
+
+
+def _single_row_item(row: pa.RecordBatch, index: int, config: ReaderConfig) -> ReadItem:
+    try:
+        values = row.to_pylist()[0]
+    except UnicodeDecodeError as exc:
+        return Quarantined(index, "invalid_utf8", f"a string column of row {index}: {exc}", _raw_text_preview(row))
+    return _row_item(values, index, config)
+
+
+def _batch_items(batch: pa.RecordBatch, first_row: int, config: ReaderConfig) -> Iterator[ReadItem]:
+    """The rows of a batch; when a string value is not UTF-8 (a damaged page), row by row, so
+    only the rows that do not decode are quarantined."""
+    try:
+        rows = batch.to_pylist()
+    except UnicodeDecodeError:
+        for offset in range(batch.num_rows):
+            yield _single_row_item(batch.slice(offset, 1), first_row + offset, config)
+        return
+    for offset, row in enumerate(rows):
+        yield _row_item(row, first_row + offset, config)
+
+
 def _row_group_items(parquet: pq.ParquetFile, group: int, first_row: int, config: ReaderConfig) -> Iterator[ReadItem]:
     """The rows of one row group; damage ends the group with one ``corrupt_parquet`` item."""
     index = first_row
@@ -41,16 +70,15 @@ def _row_group_items(parquet: pq.ParquetFile, group: int, first_row: int, config
     while True:
         try:
             batch = next(batches, None)
-        except (OSError, pa.ArrowException) as exc:
+        except (OSError, ValueError, pa.ArrowException) as exc:
             end = first_row + parquet.metadata.row_group(group).num_rows
             yield Quarantined(index, "corrupt_parquet",
                               f"row group {group}, rows {index}..{end - 1} lost: {type(exc).__name__}: {exc}")
             return
         if batch is None:
             return
-        for row in batch.to_pylist():
-            yield _row_item(row, index, config)
-            index += 1
+        yield from _batch_items(batch, index, config)
+        index += batch.num_rows
 
 
 def read_parquet(path: Path, config: ReaderConfig) -> Iterator[ReadItem]:
@@ -58,7 +86,7 @@ def read_parquet(path: Path, config: ReaderConfig) -> Iterator[ReadItem]:
     damaged one costs only its own rows and row numbers stay exact after it."""
     try:
         parquet = pq.ParquetFile(path)
-    except (OSError, pa.ArrowException) as exc:
+    except (OSError, ValueError, pa.ArrowException) as exc:  # ValueError: a footer string that is not UTF-8
         raise SourceFileError(path, str(exc)) from exc
     first_row = 0
     try:

@@ -39,7 +39,8 @@ _KEPT_HEADERS = {  # WARC headers kept in meta: crawler truncation and the ClueW
     "WARC-Refers-To": "refers_to",
 }
 
-_REQUIRED_HEADERS = ("WARC-Record-ID", "WARC-Target-URI")  # mandatory for response and conversion records
+# mandatory for response and conversion records; a record without a type may be a document, so it is checked
+_REQUIRED_HEADERS = ("WARC-Type", "WARC-Record-ID", "WARC-Target-URI")
 _GZIP_MEMBER = b"\x1f\x8b\x08"  # gzip magic and deflate method: where a record of a .warc.gz may start
 _SCAN_BYTES = 1 << 16
 
@@ -224,7 +225,7 @@ def _records_from(
                 record = next(records, None)
                 if record is None:
                     return
-                wanted = record.rec_type == rec_type
+                wanted = record.rec_type in (rec_type, None)
                 skip = (_missing_headers(record) or skip_reason(record)) if wanted else None
                 body = _read_capped(record, cap) if wanted and not skip else b""
                 warnings_before = records.err_count
