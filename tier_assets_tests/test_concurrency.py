@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 from dagster import DagsterInstance
 
 from tier_assets.curation.accounting import one_to_one_problems
+from tier_assets.curation.atomic import atomic_path, write_json_atomic
 from tier_assets.curation.l0 import accounting_problems
+from tier_assets.curation.l2.distill import QualityClassifier
 from tier_assets.curation.sources import BatchManifest, SourceEntry, now_iso, write_manifest
 from tier_assets.curation.storage import PartitionRef, TierStore
 from tier_assets.defs.partitions import BATCH_PARTITIONS_NAME
@@ -51,3 +56,75 @@ def test_two_partitions_at_once(tmp_path):
     assert con.execute("select count(*) from l0").fetchall()[0][0] == 20
     runs = instance.get_runs()
     assert len(runs) == 2 and all(r.is_success for r in runs)
+
+
+def test_two_classifier_runs_of_one_domain_at_once(tmp_path):
+    """The nightly schedule and a manual backfill train one domain's classifier at the same time."""
+    home = tmp_path / "home"
+    home.mkdir()
+    root = tmp_path / "data"
+    instance = DagsterInstance.from_config(str(home))
+    write_manifest(root, BatchManifest("b1", now_iso(), [
+        SourceEntry("rp", "en", "jsonl", str(DEMO_DATA / "en" / "redpajama-c4-sample.jsonl"), (), "rp"),
+        SourceEntry("cc", "en", "jsonl", str(DEMO_DATA / "en" / "redpajama-cc-2023-06-sample.jsonl"), (), "cc"),
+    ]))
+    instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, ["b1"])
+    env = {**os.environ, "DAGSTER_HOME": str(home), "TIER_ASSETS_DATA_ROOT": str(root)}
+    dagster = str(Path(sys.executable).parent / "dagster")
+    first = subprocess.run([dagster, "asset", "materialize", "-m", "tier_assets.definitions", "--select",
+                            "l0_raw,l1_filtered", "--partition", "b1|en"],
+                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    config = json.dumps({"ops": {"l2_classifier": {"config": {"overrides_yaml": "seeds: 6\nmax_references: 2"}}}})
+    procs = [
+        subprocess.Popen([dagster, "asset", "materialize", "-m", "tier_assets.definitions", "--select",
+                          "l2_classifier", "--partition", "en", "--config-json", config],
+                         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-2000:] for o in outputs)
+
+    base = root / "models" / "l2_classifier" / "en"
+    version = json.loads((base / "current.json").read_text())["version"]
+    clf = QualityClassifier.load(base / version)  # whole files: the card and weights parse
+    assert clf.version == version
+    seeds = [json.loads(line) for line in (base / version / "seeds.jsonl").read_text().splitlines()]
+    assert seeds and all(s["doc_id"] for s in seeds)
+    assert not [p for p in root.rglob(".*") if p.name.endswith((".tmp", ".old"))], "temp files left behind"
+    assert [r.is_success for r in instance.get_runs()].count(True) == 3
+
+
+def test_writers_of_one_file_never_share_a_temp_file(tmp_path):
+    """A writer that is mid-write when another publishes the same file still publishes a whole file."""
+    target = tmp_path / "current.json"
+    with atomic_path(target) as slow:
+        slow.write_text('{"version": "slow"')  # half written when the other writer starts
+        write_json_atomic(target, {"version": "fast"})
+        assert json.loads(target.read_text()) == {"version": "fast"}
+        with slow.open("a") as fh:
+            fh.write("}")
+    assert json.loads(target.read_text()) == {"version": "slow"}
+    assert [p.name for p in tmp_path.iterdir()] == ["current.json"]
+
+
+def test_failed_write_leaves_the_old_file(tmp_path):
+    target = tmp_path / "card.json"
+    write_json_atomic(target, {"ok": 1})
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("partial")
+        raise RuntimeError("killed mid-write")
+    assert json.loads(target.read_text()) == {"ok": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["card.json"]
+
+
+def test_every_published_file_goes_through_the_atomic_helper():
+    """No hand-rolled temp-file-and-rename outside ``curation/atomic.py`` (fixed temp names collide)."""
+    offenders = []
+    for path in (REPO / "tier_assets").rglob("*.py"):
+        if path.name == "atomic.py":
+            continue
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"os\.replace\(|\btmp\w*\.replace\(|with_name\(f?[\"']\.|[\"']\.[\w.]+\.tmp", line):
+                offenders.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
+    assert offenders == []

@@ -7,13 +7,12 @@ write the same DuckDB file, and a reader with the old catalog open keeps working
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from tier_assets.curation.atomic import publish, temp_sibling
 from tier_assets.curation.schema import RECORD_SCHEMA, REJECTED_SCHEMA, TIERS
 from tier_assets.curation.storage import TierStore
 
@@ -62,13 +61,13 @@ def create_views(con: duckdb.DuckDBPyConnection, store: TierStore, temporary: bo
 def build_catalog(store: TierStore) -> Path:
     """(Re)write ``catalog.duckdb`` atomically and return its path."""
     store.root.mkdir(parents=True, exist_ok=True)
-    tmp = store.root / f".catalog.{uuid.uuid4().hex}.duckdb"
+    tmp = temp_sibling(store.catalog_path, "duckdb")
     con = duckdb.connect(str(tmp))
     try:
         create_views(con, store)
     finally:
         con.close()
-    os.replace(tmp, store.catalog_path)
+    publish(tmp, store.catalog_path)
     Path(str(tmp) + ".wal").unlink(missing_ok=True)
     return store.catalog_path
 

@@ -32,9 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -46,6 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
+from tier_assets.curation.atomic import publish, temp_sibling, write_text_atomic
 from tier_assets.curation.catalog import connect
 from tier_assets.curation.schema import HAN, TIERS, loads
 from tier_assets.curation.storage import TierStore
@@ -522,7 +521,7 @@ class _ShardWriter:
     def __init__(self, out_dir: Path, name: str, spec: StageSpec):
         self.name = name
         self.path = out_dir / name
-        self.tmp = out_dir / f".{name}.{uuid.uuid4().hex}.tmp"
+        self.tmp = temp_sibling(self.path)
         self.docs = 0
         self.tokens = 0
         self._parquet = spec.output_format == "parquet"
@@ -556,7 +555,7 @@ class _ShardWriter:
         else:
             self._zst.close()
             self._file.close()
-        os.replace(self.tmp, self.path)
+        publish(self.tmp, self.path)
         return ShardInfo(self.name, self.docs, self.tokens, self.path.stat().st_size, _sha256(self.path))
 
     def abort(self) -> None:
@@ -594,10 +593,6 @@ def _flatten(prefix: str, value: Any) -> Iterator[tuple[str, str]]:
         yield prefix, str(value)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------- export
@@ -672,7 +667,7 @@ def export_stage(store: TierStore, spec: StageSpec, out_dir: str | Path) -> Mani
                 old.unlink()
 
     manifest = _manifest(store, spec, out, available, cell_req, tier_req, tally, shards)
-    _atomic_write_text(manifest.path, json.dumps(manifest.as_dict(), ensure_ascii=False, indent=2) + "\n")
+    write_text_atomic(manifest.path, json.dumps(manifest.as_dict(), ensure_ascii=False, indent=2) + "\n")
     return manifest
 
 

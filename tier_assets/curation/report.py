@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from tier_assets.curation.atomic import write_text_atomic
 from tier_assets.curation.schema import DOMAINS, TIERS
 from tier_assets.curation.stats import all_stats
 from tier_assets.curation.storage import TierStore
@@ -78,9 +77,7 @@ def write_report(store: TierStore, out_path: str | Path, top_n: int = TOP_REASON
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     page = render_report(store, all_stats(store), top_n)
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
+    write_text_atomic(out, page)
     return out
 
 

@@ -13,7 +13,6 @@ so a crashed run leaves the last good partition and a re-run is idempotent.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tier_assets.curation.atomic import publish, temp_sibling
 from tier_assets.curation.schema import JSON_COLUMNS, RECORD_SCHEMA, REJECTED_SCHEMA, TIERS, loads, to_table
 
 KINDS = ("tiers", "rejected")
@@ -52,7 +52,7 @@ class AtomicParquetWriter:
         self.schema = schema
         self.chunk_rows = chunk_rows
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        self.tmp = temp_sibling(path)
         self._writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
         self._buffer: list[dict[str, Any]] = []
         self.rows = 0
@@ -77,7 +77,7 @@ class AtomicParquetWriter:
     def commit(self) -> None:
         self.flush()
         self._writer.close()
-        os.replace(self.tmp, self.path)
+        publish(self.tmp, self.path)
 
     def abort(self) -> None:
         try:

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from tier_assets.curation.atomic import atomic_path, write_json_atomic
 from tier_assets.curation.l2.annotate import RECIPES, Recipe
 from tier_assets.curation.l2.textstats import STAT_NAMES, stats_matrix
 from tier_assets.curation.models.embedder import DEFAULT_EMBEDDER, get_embedder
@@ -194,12 +195,10 @@ class QualityClassifier:
         """Writes ``weights.npz`` and ``card.json`` (each via temp file + rename)."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        tmp = out / ".weights.tmp.npz"
-        np.savez(tmp, coef=self.coef, intercept=np.array([self.intercept]), stats_mean=self.stats_mean,
-                 stats_std=self.stats_std)
-        tmp.replace(out / "weights.npz")
-        (out / ".card.tmp").write_text(json.dumps(self.card, indent=2, sort_keys=True))
-        (out / ".card.tmp").replace(out / "card.json")
+        with atomic_path(out / "weights.npz") as tmp, tmp.open("wb") as fh:
+            np.savez(fh, coef=self.coef, intercept=np.array([self.intercept]), stats_mean=self.stats_mean,
+                     stats_std=self.stats_std)
+        write_json_atomic(out / "card.json", self.card, indent=2, sort_keys=True)
         return out
 
     @classmethod

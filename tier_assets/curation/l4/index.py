@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +26,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from tier_assets.curation.atomic import atomic_path
 from tier_assets.curation.models.embedder import Embedder
 from tier_assets.curation.models.vectors import VectorIndex, gpu_available, make_index
 from tier_assets.curation.pipeline import Doc
@@ -112,10 +110,8 @@ class L4Index:
     def save(self, directory: str | Path) -> Path:
         """Write the index directory atomically (temp sibling, then rename); returns its path."""
         target = Path(directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        tmp.mkdir()
-        try:
+        with atomic_path(target) as tmp:
+            tmp.mkdir()
             index = self.vectors.index
             faiss.write_index(faiss.index_gpu_to_cpu(index) if self.vectors.device == "cuda" else index,
                               str(tmp / "vectors.faiss"))
@@ -125,14 +121,6 @@ class L4Index:
             manifest = {"format_version": FORMAT_VERSION, "embedder": self.embedder.version, "dim": self.vectors.dim,
                         "count": len(self.items), **self.settings}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-            old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
-            if target.exists():
-                os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return target
 
     @classmethod
