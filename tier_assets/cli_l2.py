@@ -12,10 +12,18 @@ import json
 import sys
 
 
-def cmd_serve_llm(args: argparse.Namespace) -> int:
-    from tier_assets.curation.llm_server import serve
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (a bad value is a usage error, exit 2, not a traceback)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
 
-    serve(host=args.host, port=args.port, model=args.model)
+
+def cmd_serve_llm(args: argparse.Namespace) -> int:
+    from tier_assets.curation.llm_server import ServerLimits, serve
+
+    serve(host=args.host, port=args.port, model=args.model,
+          limits=ServerLimits(max_body_bytes=args.max_body_bytes, max_tokens=args.max_tokens_limit))
     return 0
 
 
@@ -51,6 +59,10 @@ def add_l2_commands(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--model", default=None,
                        help="HF model directory or .gguf file (default: embedded SmolLM2-135M-Instruct)")
+    serve.add_argument("--max-body-bytes", type=_positive_int, default=1 << 20,
+                       help="refuse request bodies larger than this with HTTP 413 (default: 1 MiB)")
+    serve.add_argument("--max-tokens-limit", type=_positive_int, default=2048,
+                       help="refuse requests asking for more max_tokens than this with HTTP 400 (default: 2048)")
     serve.set_defaults(func=cmd_serve_llm)
 
     ev = subparsers.add_parser("evaluate-l2", help="AUC / accuracy of the L2 scorer and LLM judge on labelled JSONL")
