@@ -1,4 +1,8 @@
-"""Sensors: the inbox sensor turns dropped files into batches and requests their L0."""
+"""Sensors: the inbox sensor turns dropped files into batches and requests their L0.
+
+The inbox is untrusted: the sensor lands plain files only and sets everything else aside with a reason
+file (see ``curation.sources.land_inbox``); it never follows a link out of the data root.
+"""
 
 
 from dagster import (
@@ -26,19 +30,22 @@ from tier_assets.defs.resources import TierStoreResource
 )
 def inbox_sensor(context: SensorEvaluationContext, tier_store: TierStoreResource) -> SensorResult | SkipReason:
     root = tier_store.root
-    landed = land_inbox(root, tier_store.inbox, new_batch_key())
+    landing = land_inbox(root, tier_store.inbox, new_batch_key())
+    for aside in landing.set_aside:
+        context.log.warning(f"inbox: set aside {aside.name} -> {aside.moved_to}: {aside.reason}")
     known = set(context.instance.get_dynamic_partitions(BATCH_PARTITIONS_NAME))
     # Manifests without a partition: just landed, or landed by a tick that died before returning.
     pending = [b for b in list_batches(root) if b not in known]
     if not pending:
-        return SkipReason("no new files in the inbox")
+        aside = f"; {len(landing.set_aside)} entries set aside (see their reason files)" if landing.set_aside else ""
+        return SkipReason(f"no new files in the inbox{aside}")
     requests = []
     for batch in pending:
         for domain in read_manifest(root, batch).domains:
             requests.append(RunRequest(run_key=f"l0:{batch}:{domain}", partition_key=partition_key(domain, batch),
                                        tags={"tier_assets/batch": batch, "tier_assets/domain": domain}))
-    if landed:
-        context.log.info(f"landed {len(landed.entries)} files as batch {landed.batch}")
+    if landing.manifest:
+        context.log.info(f"landed {len(landing.manifest.entries)} files as batch {landing.manifest.batch}")
     return SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[AddDynamicPartitionsRequest(BATCH_PARTITIONS_NAME, pending)],
