@@ -10,9 +10,16 @@ bench/corpus.py) with realistic edits: boilerplate lines added, a paragraph move
 typos in about 1% of words, truncation keeping 80-95% of the text; one to three
 edits per copy, two copies per original. The negatives are the other originals
 plus hard distractors built from a disjoint pool of real documents: documents
-quoting 25-65% of an original's text (syndicated or quoted text) and pairs of
-documents sharing only header/footer lines. Originals are in batch ``a``; copies
-and distractors in batch ``b``, so the cross-batch path is what is measured.
+quoting 25-65% of an original's text (syndicated or quoted text), pairs of
+documents sharing only header/footer lines, and partial overlaps: an original's
+opening (about 300 tokens) with a different real body ("lede"), and a real Stack
+Exchange question with the replies of another thread ("thread"; the original thread
+and an edited copy of it are cases too). Originals are in batch ``a``; copies and
+distractors in batch ``b``, so the cross-batch path is what is measured.
+
+The cases are split in two disjoint parts by original: ``tune`` (every sweep and
+threshold choice looks only at it) and ``report`` (the figures to quote, never used
+to choose anything).
 """
 
 from __future__ import annotations
@@ -25,7 +32,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
-import re  # noqa: E402
 import resource  # noqa: E402
 import time  # noqa: E402
 from dataclasses import replace  # noqa: E402
@@ -41,6 +47,8 @@ from tier_assets.curation.l1 import dedup as dd  # noqa: E402
 from tier_assets.curation.models import vectors  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out" / "l1_dedup.json"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PARTS = ("tune", "report")
 EDITS = ("boilerplate", "reorder", "typos", "truncate")
 
 
@@ -103,6 +111,31 @@ def partial_overlap(rng: random.Random, base: str, filler: list[list[str]]) -> s
     return "\n".join([shared, *rest] if rng.random() < 0.5 else [*rest, shared])
 
 
+def shared_lede(rng: random.Random, base: str, filler: list[list[str]]) -> str:
+    """``base``'s opening (about 300 tokens, at most 60% of it, cut at a space) then a different real body."""
+    size = min(int(rng.uniform(1200, 1600)), int(len(base) * 0.6))
+    lede = base[:max(1, base.find(" ", size))]
+    body: list[str] = []
+    while sum(map(len, body)) < max(len(base) - len(lede), 800):
+        paras = rng.choice(filler)
+        k = rng.randrange(len(paras))
+        body.extend(paras[k:k + 3])
+    return "\n".join([lede, *body])
+
+
+def stack_exchange_threads() -> list[tuple[str, str]]:
+    """(question, replies) of the real Stack Exchange threads in shared/data that have replies."""
+    threads = []
+    for name in ("stackexchange-sample-a.jsonl", "stackexchange-sample-b.jsonl"):
+        with open(DATA / "math" / name, encoding="utf-8") as fh:
+            for line in fh:
+                text = json.loads(line)["text"]
+                cut = text.find("\nA:")
+                if cut > 0:
+                    threads.append((text[:cut], text[cut:]))
+    return list(dict.fromkeys(threads))  # the two samples share a thread
+
+
 def shingle_set(text: str, ngram: int = 5) -> set[tuple[bytes, ...]]:
     words = dd._words(text)
     if len(words) < ngram:
@@ -117,11 +150,13 @@ def jaccard(a: set, b: set) -> float:
 # ---------------------------------------------------------------- evaluation set
 
 
-def eval_set(seed: int = 0) -> dict[str, Any]:
-    """Originals (batch a); two edited copies of each, quotes and template pages (batch b); ground truth.
+def eval_set(seed: int = 0, part: str | None = None, limit: int | None = None) -> dict[str, Any]:
+    """Originals (batch a); two edited copies of each, quotes, ledes, threads and template pages (batch b).
 
     Real documents are split into originals and a disjoint filler pool, so that
-    distractors share with an original only what they are meant to share.
+    distractors share with an original only what they are meant to share. ``part``
+    keeps the even (``tune``) or odd (``report``) originals and threads; ``limit``
+    the first that many originals of it.
     """
     rng = random.Random(seed)
     docs: list[list[str]] = []
@@ -132,12 +167,15 @@ def eval_set(seed: int = 0) -> dict[str, Any]:
             docs.append(list(s.paragraphs))
             sets.append(sh)
     bases, base_sets = docs[0::2], sets[0::2]
+    chosen = [i for i in range(len(bases)) if part is None or i % 2 == PARTS.index(part)][:limit]
     quote_filler, template_pool = docs[1::4] + docs[3::4][: len(docs) // 8], docs[3::4][len(docs) // 8:]
     boilerplate = sorted({p for d in docs for p in d if 3 <= len(p) <= 60})
     a_docs = [{"doc_id": f"base{i}", "batch": "a", "text": "\n".join(p)} for i, p in enumerate(bases)]
     b_docs, truth, kinds, true_j = [], {}, {}, {}
     for i, paras in enumerate(bases):
         base = "\n".join(paras)
+        if i not in chosen:
+            continue
         for copy in range(2):
             text, applied = near_duplicate(rng, base, boilerplate)
             doc_id = f"dup{i}.{copy}"
@@ -147,7 +185,22 @@ def eval_set(seed: int = 0) -> dict[str, Any]:
         text = partial_overlap(rng, base, quote_filler)
         b_docs.append({"doc_id": f"quote{i}", "batch": "b", "text": text})
         true_j[f"quote{i}"] = jaccard(base_sets[i], shingle_set(text))
-    for j in range(0, len(template_pool) - 1, 2):  # same site: shared header/footer, different content
+        b_docs.append({"doc_id": f"lede{i}", "batch": "b", "text": shared_lede(rng, base, quote_filler)})
+    threads = stack_exchange_threads()
+    for t, (question, replies) in enumerate(threads):
+        if (part is not None and t % 2 != PARTS.index(part)) or (limit is not None and t // 2 >= limit // 2):
+            continue
+        if len(question) > 0.6 * min(len(question + replies), len(question + threads[(t + 1) % len(threads)][1])):
+            continue  # the question is most of the thread: a near-duplicate by any measure, not a partial overlap
+        original = question + replies
+        a_docs.append({"doc_id": f"thread{t}", "batch": "a", "text": original})
+        text, applied = near_duplicate(rng, original, boilerplate)
+        b_docs.append({"doc_id": f"dupthread{t}", "batch": "b", "text": text})
+        truth[f"dupthread{t}"], kinds[f"dupthread{t}"] = f"thread{t}", applied
+        other = threads[(t + 1) % len(threads)][1]
+        b_docs.append({"doc_id": f"replies{t}", "batch": "b", "text": question + other})
+    for j in range(0 if part != "report" else 2, len(template_pool) - 1, 4 if part else 2):
+        # same site: shared header/footer, different content
         lines = rng.sample(boilerplate, 6)
         for k in (j, j + 1):
             text = "\n".join(lines[:3] + template_pool[k] + lines[3:])
@@ -222,22 +275,31 @@ def minhash_quality(ev: dict[str, Any], cfg: dd.DedupConfig, sweep: bool) -> dic
     return out
 
 
-def semantic_quality(ev: dict[str, Any], cfg: dd.DedupConfig, n: int, embedder: Any) -> dict[str, Any]:
-    """Semantic stage alone on a subset: first ``n`` originals, their copies, and the distractors."""
-    keep = {f"base{i}" for i in range(n)}
-    sub = {"a": [d for d in ev["a"] if d["doc_id"] in keep], "kinds": {}, "truth": {}}
-    sub["b"] = [d for d in ev["b"] if int(re.match(r"[a-z]+(\d+)", d["doc_id"]).group(1)) < n]
-    sub["truth"] = {k: v for k, v in ev["truth"].items() if v in keep}
-    sub["kinds"] = {k: v for k, v in ev["kinds"].items() if k in sub["truth"]}
-    sem = replace(cfg, exact=False, minhash=False, semantic=True)
-    sigs_a = dd.compute_signatures(sub["a"], sem, embedder)
-    sigs_b = dd.compute_signatures(sub["b"], sem, embedder)
-    out: dict[str, Any] = {"docs": len(sub["a"]) + len(sub["b"]), "semantic_only": score(sub, sem, sigs_a, sigs_b),
-                           "minhash_only": score(sub, replace(cfg, semantic=False), sigs_a, sigs_b),
-                           "all_stages": score(sub, cfg, sigs_a, sigs_b)}
-    out["sweep"] = [{"cosine": c, **{k: v for k, v in score(sub, replace(sem, cosine_threshold=c), sigs_a,
-                                                             sigs_b).items() if k in ("precision", "recall")}}
-                    for c in (0.85, 0.9, 0.93, 0.95, 0.97)]
+def dedup_quality(cfg: dd.DedupConfig, n: int, embedder: Any) -> dict[str, Any]:
+    """Each method alone and combined (exact + MinHash + semantic, as L1 runs it) on both parts.
+
+    The cosine sweep runs on the ``tune`` part only; ``report`` is scored at the
+    configured thresholds. Signature docs/s includes the embedding of every window.
+    """
+    methods = {"exact": replace(cfg, minhash=False, semantic=False),
+               "minhash": replace(cfg, exact=False, semantic=False),
+               "semantic": replace(cfg, exact=False, minhash=False), "combined": cfg}
+    out: dict[str, Any] = {}
+    for part in PARTS:
+        ev = eval_set(part=part, limit=n)
+        (sigs_a, sigs_b), dt = timed(lambda ev=ev: (dd.compute_signatures(ev["a"], cfg, embedder),
+                                                    dd.compute_signatures(ev["b"], cfg, embedder)))
+        docs = len(ev["a"]) + len(ev["b"])
+        result: dict[str, Any] = {"docs": docs, "positives": len(ev["truth"]),
+                                  "signature_docs_per_s_per_core": round(docs / dt, 1)}
+        result.update({name: score(ev, c, sigs_a, sigs_b) for name, c in methods.items()})
+        if part == "tune":
+            result["cosine_sweep"] = [
+                {"cosine": c, **{name: {k: v for k, v in score(ev, replace(methods[name], cosine_threshold=c), sigs_a,
+                                                                sigs_b).items() if k in ("precision", "recall")}
+                                 for name in ("semantic", "combined")}}
+                for c in (0.85, 0.9, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97)]
+        out[part] = result
     return out
 
 
@@ -319,8 +381,8 @@ def _candidate_count(table: pa.Table, cfg: dd.DedupConfig) -> int:
 
 
 def semantic_speed(n: int, cfg: dd.DedupConfig) -> dict[str, Any]:
-    """Semantic signatures/s on one core: default (seq 256, first 2000 chars), no char cap, and the
-    faster path (an ``Embedder`` with seq 128 passed to ``compute_signatures``, first 1000 chars)."""
+    """Semantic signatures/s on one core: default (MiniLM, 256-token windows) and the faster path (an
+    ``Embedder`` with 128-token windows passed to ``compute_signatures``)."""
     import torch
 
     from tier_assets.curation.models.embedder import Embedder, get_embedder
@@ -332,12 +394,10 @@ def semantic_speed(n: int, cfg: dd.DedupConfig) -> dict[str, Any]:
     out: dict[str, Any] = {"docs": n, "torch_threads": 1}
     dd.compute_signatures(docs[:16], sem, default)  # warm-up
     _, dt = timed(dd.compute_signatures, docs, sem, default)
-    out["default_seq256_chars2000_docs_per_s"] = round(n / dt, 1)
-    _, dt = timed(dd.compute_signatures, docs, replace(sem, embed_max_chars=10**7), default)
-    out["seq256_full_text_docs_per_s"] = round(n / dt, 1)
+    out["default_docs_per_s"] = round(n / dt, 1)
     fast = Embedder(cfg.embedder_model, max_seq_length=128)
-    _, dt = timed(dd.compute_signatures, docs, replace(sem, embed_max_chars=1000), fast)
-    out["seq128_chars1000_docs_per_s"] = round(n / dt, 1)
+    _, dt = timed(dd.compute_signatures, docs, sem, fast)
+    out["seq128_docs_per_s"] = round(n / dt, 1)
     # FAISS cost of the semantic stage at scale: 100k unit vectors, 10k queries (synthetic vectors, timing only)
     rng = np.random.default_rng(0)
     base = rng.standard_normal((100_000, default.dim)).astype(np.float32)
@@ -352,37 +412,41 @@ def semantic_speed(n: int, cfg: dd.DedupConfig) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--docs", type=int, default=100_000, help="corpus size for scaling / memory")
+    parser.add_argument("--docs", type=int, default=100_000, help="corpus size for scaling / memory (0: skip)")
     parser.add_argument("--semantic-docs", type=int, default=300, help="documents for embedding speed")
-    parser.add_argument("--semantic-eval", type=int, default=120, help="originals in the semantic P/R subset")
+    parser.add_argument("--semantic-eval", type=int, default=80, help="originals per part in the P/R sets")
+    parser.add_argument("--config", default="{}", help="DedupConfig settings as JSON, e.g. '{\"embed_windows\": 1}'")
     parser.add_argument("--no-sweep", action="store_true", help="skip the MinHash parameter sweep")
     args = parser.parse_args(argv)
     faiss.omp_set_num_threads(1)
-    cfg = dd.DedupConfig()
+    cfg = dd.DedupConfig(**json.loads(args.config))
     report: dict[str, Any] = {"config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
                               "num_perm": cfg.num_perm, "cpu_count": os.cpu_count(),
                               "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
 
-    ev = eval_set()
+    ev = eval_set(part="tune")
     tj = [v for k, v in ev["true_jaccard"].items() if k in ev["truth"]]
     qj = [v for k, v in ev["true_jaccard"].items() if k not in ev["truth"]]
-    report["eval_set"] = {"originals": len(ev["a"]), "batch_b_docs": len(ev["b"]), "near_duplicates": len(tj),
-                          "near_dup_true_jaccard": {"min": round(min(tj), 3), "p10": round(float(np.percentile(tj, 10)), 3),
-                                                    "median": round(float(np.median(tj)), 3)},
-                          "quote_distractor_true_jaccard_max": round(max(qj), 3)}
-    report["minhash_quality"] = minhash_quality(ev, cfg, sweep=not args.no_sweep)
-    print(json.dumps({k: report[k] for k in ("eval_set",)}, indent=1))
-    print(json.dumps(report["minhash_quality"]["defaults"], indent=1))
+    report["eval_set_tune"] = {"originals": len(ev["a"]), "batch_b_docs": len(ev["b"]), "near_duplicates": len(tj),
+                               "near_dup_true_jaccard": {"min": round(min(tj), 3),
+                                                         "p10": round(float(np.percentile(tj, 10)), 3),
+                                                         "median": round(float(np.median(tj)), 3)},
+                               "quote_distractor_true_jaccard_max": round(max(qj), 3)}
+    report["minhash_quality_tune"] = minhash_quality(ev, cfg, sweep=not args.no_sweep)
+    print(json.dumps(report["eval_set_tune"], indent=1))
+    print(json.dumps(report["minhash_quality_tune"]["defaults"], indent=1))
 
-    report["scaling"] = scaling(args.docs, cfg)
-    print(json.dumps(report["scaling"], indent=1))
+    if args.docs:
+        report["scaling"] = scaling(args.docs, cfg)
+        print(json.dumps(report["scaling"], indent=1))
 
-    from tier_assets.curation.models.embedder import get_embedder
+    if cfg.semantic:
+        from tier_assets.curation.models.embedder import get_embedder
 
-    report["semantic_quality"] = semantic_quality(ev, cfg, args.semantic_eval, get_embedder(cfg.embedder_model))
-    print(json.dumps({k: v for k, v in report["semantic_quality"].items() if k != "sweep"}, indent=1))
-    report["semantic_speed"] = semantic_speed(args.semantic_docs, cfg)
-    print(json.dumps(report["semantic_speed"], indent=1))
+        report["dedup_quality"] = dedup_quality(cfg, args.semantic_eval, get_embedder(cfg.embedder_model))
+        print(json.dumps(report["dedup_quality"], indent=1))
+        report["semantic_speed"] = semantic_speed(args.semantic_docs, cfg)
+        print(json.dumps(report["semantic_speed"], indent=1))
     report["peak_rss_mb"] = round(peak_rss_mb())
     report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
 

@@ -189,7 +189,7 @@ def test_minhash_catches_realistic_edits_and_keeps_distinct_docs(web: list[str])
 def test_semantic_stage_catches_paraphrase_not_unrelated(demo: list[str], embedder: Any) -> None:
     docs = [doc("sunday", demo[0]), doc("coffee", demo[1]), doc("paper", demo[6]), doc("sunday2", demo[5])]
     result, sigs = run(docs, DedupConfig(), embedder=embedder)
-    assert sigs.column_names[-1] == "embedding" and len(sigs["embedding"][0]) == embedder.dim
+    assert sigs.column_names[-1] == "embedding" and len(sigs["embedding"][0]) == 3 * embedder.dim
     assert verdicts(result) == {"sunday": ("kept", None), "coffee": ("kept", None), "paper": ("kept", None),
                                 "sunday2": ("dedup_semantic", "sunday")}
     rej = result.rejected[0]
@@ -204,6 +204,55 @@ def test_semantic_stage_catches_paraphrase_not_unrelated(demo: list[str], embedd
     assert not strict.rejected  # cosine about 0.94, under the 0.95 default
     loose, _ = run(pair, DedupConfig(cosine_threshold=0.9), embedder=embedder)
     assert verdicts(loose) == {"o": ("kept", None), "p": ("dedup_semantic", "o"), "u": ("kept", None)}
+
+
+def stack_exchange_thread(index: int) -> tuple[str, str]:
+    """(question, replies) of a real Stack Exchange thread."""
+    with open(DATA / "math" / "stackexchange-sample-a.jsonl", encoding="utf-8") as fh:
+        text = [json.loads(line)["text"] for line in fh][index]
+    cut = text.index("\nA:")
+    return text[:cut], text[cut:]
+
+
+def test_semantic_stage_judges_whole_documents_not_their_opening(web: list[str], embedder: Any) -> None:
+    """A shared opening (a lede, a first post) of 256+ tokens is no semantic duplicate; light edits throughout are."""
+    long_doc = max(web, key=len)
+    opening = long_doc[:long_doc.find(" ", 1400)]
+    assert len(embedder._token_offsets(opening)) >= 300
+    other_body = next(t for t in web if t != long_doc and len(t) > 1500)
+    question, replies = stack_exchange_thread(5)
+    _, other_replies = stack_exchange_thread(8)
+    assert len(embedder._token_offsets(question)) >= 300
+    words = long_doc.split(" ")
+    for i in range(0, len(words), 50):  # a typo in one word of 50, beginning to end
+        words[i] = words[i][::-1]
+    light_edits = " ".join(words)
+    docs = [doc("article", long_doc), doc("same_lede", opening + "\n" + other_body),
+            doc("thread", question + replies), doc("same_question", question + other_replies),
+            doc("article_edited", light_edits)]
+    semantic_only = DedupConfig(exact=False, minhash=False)
+    result, sigs = run(docs, semantic_only, embedder=embedder)
+    assert verdicts(result) == {"article": ("kept", None), "same_lede": ("kept", None), "thread": ("kept", None),
+                                "same_question": ("kept", None), "article_edited": ("dedup_semantic", "article")}
+    assert result.rejected[0]["signals"]["dedup"]["dup_similarity"] >= 0.95
+    combined, _ = run(docs, DedupConfig(), embedder=embedder)
+    assert {d["doc_id"] for d in combined.rejected} == {"article_edited"}
+
+
+def test_windows_reach_the_end_and_one_window_fits_a_short_text(web: list[str], embedder: Any) -> None:
+    long_doc = max(web, key=len)
+    spans = embedder.window_spans(long_doc, 3)
+    assert len(spans) == 3 and spans[0][0] == 0 and spans[-1][1] == len(long_doc.rstrip())
+    assert spans[0][1] < spans[1][0] and spans[1][1] < spans[2][0]  # a long text: windows apart
+    assert all(len(embedder._token_offsets(long_doc[a:b])) == 254 for a, b in spans)
+    short = "The company knew of its first infection on March 24 or earlier."
+    assert embedder.window_spans(short, 3) == [(0, len(short))]
+    vectors = embedder.encode_windows([short, long_doc], 3)
+    assert vectors.shape == (2, 3, embedder.dim)
+    assert np.allclose(vectors[0, 0], vectors[0, 2]) and not np.allclose(vectors[1, 0], vectors[1, 2])
+    assert np.allclose(vectors[0, 0], embedder.encode([short])[0], atol=1e-6)
+    with pytest.raises(ValueError, match="embed_windows"):
+        DedupConfig(embed_windows=0)
 
 
 def test_signatures_must_match_config_and_docs(web: list[str]) -> None:

@@ -63,9 +63,15 @@ class DedupConfig:
     Why 20 x 5 and 0.7: real near-duplicates (boilerplate, typos, truncation to 80%)
     sit at Jaccard 0.56-1.0 (median 0.87); there 20 x 5 / 0.7 gives precision 1.0 and
     recall 0.96, where 0.8 drops recall to 0.79 and 20 x 10 (200 permutations, twice
-    the cost) to 0.92. ``cosine_threshold`` 0.95 keeps the semantic stage (MiniLM on
-    the first ``embed_max_chars``) at precision 1.0 on quoted-text distractors; 0.90
-    finds more but rejects documents that merely share an opening.
+    the cost) to 0.92.
+
+    The semantic stage judges whole documents: MiniLM reads 256 tokens at a time, so
+    each document gets ``embed_windows`` windows of that size spread evenly from its
+    beginning to its end (one window for a document that fits in one), and a pair is
+    a semantic duplicate only when every window agrees with the window at the same
+    place in the other document at cosine ``>= cosine_threshold``. Documents that
+    share an opening, a first post or a footer and differ elsewhere then disagree in
+    some window; a truncated or reordered copy is left to MinHash.
     """
 
     exact: bool = True
@@ -78,13 +84,13 @@ class DedupConfig:
     cosine_threshold: float = 0.95
     seed: int = 0
     embedder_model: str | None = None
-    embed_max_chars: int = 2000
+    embed_windows: int = 3
     knn_k: int = 16
 
     def __post_init__(self) -> None:
         if not (self.exact or self.minhash or self.semantic):
             raise ValueError("DedupConfig: enable at least one of exact, minhash, semantic")
-        check_at_least_one(self, "ngram", "bands", "rows", "embed_max_chars", "knn_k", integer=True)
+        check_at_least_one(self, "ngram", "bands", "rows", "embed_windows", "knn_k", integer=True)
         if self.bands * self.rows > 4096:
             raise ValueError(f"DedupConfig: bands * rows must be <= 4096, got {self.bands * self.rows}")
         check_positive_fraction(self, "jaccard_threshold", "cosine_threshold")
@@ -288,9 +294,10 @@ def compute_signatures(docs: Sequence[Doc], config: DedupConfig, embedder: Any =
 
     Columns: ``doc_id``, ``batch``, ``order`` (position in ``docs``, i.e. record order),
     ``exact_hash`` (xxh3-128 of ``normalize(text)``), ``minhash`` (list<uint32> of
-    ``num_perm``) and, when ``config.semantic``, ``embedding`` (list<float32>, unit
-    length, from the first ``embed_max_chars`` characters). The schema metadata records
-    the hashing fingerprint and the embedder version, which ``dedup`` checks.
+    ``num_perm``) and, when ``config.semantic``, ``embedding`` (list<float32>: the
+    ``embed_windows`` unit vectors of the document's windows, beginning first, one
+    after the other). The schema metadata records the hashing fingerprint and the
+    embedder version, which ``dedup`` checks.
     Documents are hashed ``chunk`` at a time to bound memory.
     """
     n = len(docs)
@@ -318,9 +325,9 @@ def compute_signatures(docs: Sequence[Doc], config: DedupConfig, embedder: Any =
             from tier_assets.curation.models.embedder import get_embedder
 
             embedder = get_embedder(config.embedder_model)
-        vectors = embedder.encode([d["text"][:config.embed_max_chars] for d in docs])
-        columns["embedding"] = _list_array(vectors.astype(np.float32, copy=False), pa.float32())
-        metadata[EMBEDDER_META] = f"{embedder.version} chars={config.embed_max_chars}".encode()
+        vectors = embedder.encode_windows([d["text"] for d in docs], config.embed_windows)
+        columns["embedding"] = _list_array(vectors.reshape(n, -1).astype(np.float32, copy=False), pa.float32())
+        metadata[EMBEDDER_META] = f"{embedder.version} windows={config.embed_windows}".encode()
     return pa.table(columns).replace_schema_metadata(metadata)
 
 
@@ -411,8 +418,13 @@ def _jaccard(sigs: np.ndarray, lo: np.ndarray, hi: np.ndarray, chunk: int = 6553
 
 
 def _cosine(emb: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Cosine of unit vectors in float64, so an edge never depends on search batching or device."""
-    return np.einsum("ij,ij->i", emb[lo].astype(np.float64), emb[hi].astype(np.float64))
+    """The lowest cosine over the windows of each pair, place by place (``emb`` is (n, windows, dim)).
+
+    Computed in float64, so an edge never depends on search batching or device.
+    """
+    if not len(lo):
+        return np.zeros(0, np.float64)
+    return np.einsum("iwd,iwd->iw", emb[lo].astype(np.float64), emb[hi].astype(np.float64)).min(axis=1)
 
 
 def _semantic_edges(emb: np.ndarray, labels: np.ndarray, start: np.ndarray, config: DedupConfig,
@@ -421,10 +433,12 @@ def _semantic_edges(emb: np.ndarray, labels: np.ndarray, start: np.ndarray, conf
 
     Searching the whole prefix against itself would be quadratic; instead the
     components holding current documents are searched, then any component their
-    neighbours belong to, until no new component is reached.
+    neighbours belong to, until no new component is reached. Only first windows are
+    indexed: agreeing there is necessary, and every other window is checked per pair.
     """
-    index = make_index(emb.shape[1], "flat")
-    index.add(emb)
+    heads = np.ascontiguousarray(emb[:, 0])
+    index = make_index(emb.shape[2], "flat")
+    index.add(heads)
     touched = np.zeros(len(emb), bool)
     queried = np.zeros(len(emb), bool)
     touched[labels[start]] = True
@@ -434,7 +448,7 @@ def _semantic_edges(emb: np.ndarray, labels: np.ndarray, start: np.ndarray, conf
         if not len(frontier):
             break
         queried[frontier] = True
-        lims, nbrs, _ = range_neighbors(index, emb[frontier], config.cosine_threshold - slack, k=config.knn_k)
+        lims, nbrs, _ = range_neighbors(index, heads[frontier], config.cosine_threshold - slack, k=config.knn_k)
         src = np.repeat(frontier, np.diff(lims))
         keep = src != nbrs
         src, nbrs = src[keep], nbrs[keep]
@@ -519,7 +533,7 @@ def dedup(current_docs: Sequence[Doc], current_sigs: pa.Table, earlier_sigs: Seq
         method[(method == "") & (uf.roots(current) < current)] = "minhash"
     emb = None
     if config.semantic:
-        emb = _matrix(table["embedding"], _embedding_width(table), np.float32, "embedding")
+        emb = _window_matrix(table, config.embed_windows)
         labels = uf.roots(np.arange(n))
         _semantic_edges(emb, labels, current, config, uf)
         method[(method == "") & (uf.roots(current) < current)] = "semantic"
@@ -546,9 +560,14 @@ def dedup(current_docs: Sequence[Doc], current_sigs: pa.Table, earlier_sigs: Seq
     return StepResult(kept, rejected)
 
 
-def _embedding_width(table: pa.Table) -> int:
+def _window_matrix(table: pa.Table, windows: int) -> np.ndarray:
+    """The embedding column as an (n, windows, dim) array of window vectors."""
     column = table["embedding"].combine_chunks()
-    return int(pc.list_value_length(column)[0].as_py()) if len(column) else 0
+    width = int(pc.list_value_length(column)[0].as_py()) if len(column) else 0
+    if width % windows:
+        raise ValueError(f"embedding: {width} values do not split into {windows} windows (signatures from "
+                         "another config?)")
+    return _matrix(column, width, np.float32, "embedding").reshape(len(column), windows, width // windows)
 
 
 @dataclass
