@@ -245,7 +245,7 @@ def jsonl_line_damage(draw: st.DrawFn, source: Source) -> Damage:
     return splice(source, record, json.dumps(obj).encode() + b"\n", kind)
 
 
-@fuzz_settings(40)
+@fuzz_settings(30)
 @given(st.data())
 def test_jsonl_damage_costs_only_the_damaged_lines(data: st.DataObject) -> None:
     source = data.draw(st.sampled_from(jsonl_sources()))
@@ -293,7 +293,7 @@ def gzip_trailer_damage(draw: st.DrawFn, data: bytes) -> Damage:
     return Damage(data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:], at, at + 1, "trailer")
 
 
-@fuzz_settings(25)
+@fuzz_settings(20)
 @given(st.data())
 def test_jsonl_gz_damage_keeps_every_line_before_it(data: st.DataObject) -> None:
     source = data.draw(st.sampled_from(jsonl_gz_sources()))
@@ -328,12 +328,12 @@ def row_group_spans(path: Path) -> list[tuple[int, int, int, int]]:
 def parquet_sources() -> list[Source]:
     """Real Common Crawl documents (Dolma) as Parquet, four row groups, uncompressed and snappy."""
     lines = gzip.decompress((SHARED_DATA / "web/cc-main-2019-30-dolma.jsonl.gz").read_bytes()).splitlines()
-    table = pa.Table.from_pylist([json.loads(line) for line in lines[:120]])
+    table = pa.Table.from_pylist([json.loads(line) for line in lines[:60]])
     sources = []
     with tempfile.TemporaryDirectory() as tmp:
         for compression in ("none", "snappy"):
             path = Path(tmp) / f"dolma-{compression}.parquet"
-            pq.write_table(table, path, row_group_size=30, compression=compression)
+            pq.write_table(table, path, row_group_size=15, compression=compression)
             # a row's bytes are its row group's
             spans = [(start, end) for start, end, first, last in row_group_spans(path) for _ in range(first, last)]
             sources.append(with_records(Source(path.name, "parquet", path.read_bytes()), spans, by_row=True))
@@ -351,7 +351,7 @@ def parquet_damage(draw: st.DrawFn, source: Source) -> Damage:
     return Damage(source.data[:at] + junk[:end - at] + source.data[end:], at, end, "overwrite")
 
 
-@fuzz_settings(25)
+@fuzz_settings(20)
 @given(st.data())
 def test_parquet_damage_costs_only_its_row_group(data: st.DataObject) -> None:
     source = data.draw(st.sampled_from(parquet_sources()))
@@ -401,7 +401,7 @@ def warc_sources() -> list[Source]:
           ("wget-sample-0001.warc.gz", first_records(SHARED_DATA / "warc/wget-sample-0001.warc.gz", 7)),
           ("clueweb09-eucjp.warc.gz", first_records(SHARED_DATA / "warc/clueweb09-eucjp-quirks.warc.gz", 4))]
     sources = [Source(name, "warc", data) for name, data in gz]
-    sources += [Source(s.name.removesuffix(".gz"), "warc", gzip.decompress(s.data)) for s in sources]
+    sources.append(Source("cc-main-2020-34.warc", "warc", gzip.decompress(sources[0].data)))  # and uncompressed
     return [with_records(s, warc_spans(s.data)) for s in sources]
 
 
@@ -457,7 +457,7 @@ def check_warc(source: Source, damage: Damage) -> None:
     assert_kept_in_order(untouched(source, damage.start, damage.end), outcome.kept)
 
 
-@fuzz_settings(20)
+@fuzz_settings(15)
 @given(st.data())
 def test_warc_damage_costs_only_the_damaged_records(data: st.DataObject) -> None:
     source = data.draw(st.sampled_from(warc_sources()))
@@ -465,7 +465,7 @@ def test_warc_damage_costs_only_the_damaged_records(data: st.DataObject) -> None
     check_warc(source, damage)
 
 
-@fuzz_settings(15)
+@fuzz_settings(12)
 @given(st.data())
 def test_wet_damage_costs_only_the_damaged_records(data: st.DataObject) -> None:
     source = data.draw(st.sampled_from(wet_sources()))
@@ -516,7 +516,7 @@ def assert_one_document_or_quarantined(outcome: Outcome) -> None:
     assert outcome.error is None and len(outcome.items) == 1 and outcome.items[0].record_index == 0
 
 
-@fuzz_settings(12)
+@fuzz_settings(10)
 @given(st.data())
 def test_html_damage_is_one_document_or_one_quarantined_page(data: st.DataObject) -> None:
     source = data.draw(st.sampled_from(html_sources()))
@@ -536,7 +536,7 @@ def code_charset_damage(draw: st.DrawFn, source: Source) -> Damage:
     return Damage(source.data.decode("utf-8").encode(codec, errors="replace"), 0, len(source.data), "charset")
 
 
-@fuzz_settings(25)
+@fuzz_settings(20)
 @given(st.data())
 def test_code_damage_is_one_document_or_one_quarantined_file(data: st.DataObject) -> None:
     source = data.draw(st.sampled_from(code_sources()))
