@@ -1,6 +1,7 @@
 """L1 for one partition: L0 records -> cleaned, filtered, deduplicated L1 records.
 
-Flow: mappers -> empty-after-cleaning -> language id -> rule filters ->
+Flow: URL safety -> mappers -> empty-after-cleaning -> language id -> content
+safety (terms, toxicity) -> rule filters ->
 decontamination -> PII redaction -> dedup (exact, MinHash, semantic) against the
 same domain's earlier batches. Everything not kept goes to L1's rejected set with
 the stage and reason, so kept + rejected = L0 input for every partition.
@@ -29,6 +30,7 @@ from tier_assets.curation.l1.langid import LanguageIdentifier
 from tier_assets.curation.l1.mappers import default_mappers
 from tier_assets.curation.l1.pii import PIIRedactor
 from tier_assets.curation.l1.recipe import L1Recipe
+from tier_assets.curation.l1.safety import ContentSafetyFilter, ToxicitySignal, URLSafetyFilter
 from tier_assets.curation.pipeline import Doc, Filter, Pipeline, StepResult
 from tier_assets.curation.schema import derive_doc_id, loads
 from tier_assets.curation.storage import PartitionRef, TierStore
@@ -59,9 +61,12 @@ def from_l0(row: dict[str, Any]) -> Doc:
 def candidate_steps(recipe: L1Recipe) -> list:
     """Every L1 step before dedup, in order."""
     return [
+        URLSafetyFilter(recipe.safety),
         *default_mappers(recipe.domain),
         EmptyAfterCleaning(),
         LanguageIdentifier(recipe.langid),
+        ContentSafetyFilter(recipe.safety),
+        ToxicitySignal(recipe.safety),
         *default_filters(recipe.domain, recipe.filters),
         Decontaminator(recipe.decontam),
         PIIRedactor(recipe.pii),

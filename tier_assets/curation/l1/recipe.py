@@ -17,11 +17,12 @@ from tier_assets.curation.l1.decontam import DecontamConfig
 from tier_assets.curation.l1.dedup import DedupConfig
 from tier_assets.curation.l1.langid import LangIdConfig
 from tier_assets.curation.l1.pii import PIIConfig
+from tier_assets.curation.l1.safety import SafetyConfig, lists_version
 from tier_assets.curation.schema import dumps, stable_id
 from tier_assets.curation.settings import build_config, domain_settings
 
 SECTIONS = {"filters": None, "langid": LangIdConfig, "pii": PIIConfig, "decontam": DecontamConfig,
-            "dedup": DedupConfig}
+            "dedup": DedupConfig, "safety": SafetyConfig}
 
 
 @dataclass(frozen=True)
@@ -32,16 +33,17 @@ class L1Recipe:
     pii: PIIConfig
     decontam: DecontamConfig
     dedup: DedupConfig
+    safety: SafetyConfig
     raw: dict[str, Any]
 
     @property
     def fingerprint(self) -> str:
-        """Hash of every setting plus the benchmark set's content version."""
+        """Hash of every setting plus the content versions of the benchmark set and the safety lists."""
         from tier_assets.curation.l1.decontam import load_benchmarks
 
         paths = None if self.decontam.benchmark_paths is None else list(self.decontam.benchmark_paths)
         bench = load_benchmarks(paths, n=self.decontam.n, min_tokens=self.decontam.min_tokens).version
-        return stable_id("l1-recipe", self.domain, dumps(self.raw), bench)
+        return stable_id("l1-recipe", self.domain, dumps(self.raw), bench, lists_version(self.safety))
 
 
 def load_l1_recipe(domain: str, overrides: dict[str, Any] | None = None,
@@ -62,5 +64,6 @@ def load_l1_recipe(domain: str, overrides: dict[str, Any] | None = None,
         pii=build_config(PIIConfig, "L1 recipe pii", merged.get("pii") or {}),
         decontam=build_config(DecontamConfig, "L1 recipe decontam", merged.get("decontam") or {}),
         dedup=build_config(DedupConfig, "L1 recipe dedup", merged.get("dedup") or {}),
+        safety=build_config(SafetyConfig, "L1 recipe safety", merged.get("safety") or {}),
         raw=merged,
     )
