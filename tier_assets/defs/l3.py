@@ -65,6 +65,7 @@ def l3_refined(context: AssetExecutionContext, config: RecipeOverrides, tier_sto
             "rejection_reasons": MetadataValue.json(stats["reasons"]),
             "llm": MetadataValue.json(stats["llm"]),
             "prompt_version": stats["prompt_version"],
+            "llm_cache": MetadataValue.json(stats["llm_cache"]),
             "path": MetadataValue.path(str(store.partition_path(ref))),
         },
         check_results=[AssetCheckResult(

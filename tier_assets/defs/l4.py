@@ -59,6 +59,7 @@ def l4_organized(context: AssetExecutionContext, config: RecipeOverrides, tier_s
             "rejection_reasons": MetadataValue.json(stats["reasons"]),
             "budget_tokens": stats["budget_tokens"],
             "spent_tokens": stats["spent_tokens"],
+            "llm_cache": MetadataValue.json(stats["llm_cache"]),
             "path": MetadataValue.path(str(store.partition_path(PartitionRef("L4", domain, batch)))),
         },
         check_results=[AssetCheckResult(

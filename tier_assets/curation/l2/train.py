@@ -6,14 +6,14 @@ signals and, for unscored ones, the reason). ``current.json`` names the version
 L2 scores with; it changes only when a new classifier is trained, and L2
 partitions scored with another version are then stale.
 
-Annotations are cached per domain (``annotations.jsonl``, keyed by annotator
-identity, ``max_chars`` and text hash), so retraining after a new batch only pays
-the LLM for seeds it has not judged before.
+Annotations are cached per domain in the shared LLM cache
+(``{root}/cache/llm/l2/{domain}/annotations.jsonl``, keyed by document id, text hash,
+annotator and model identity and every annotator setting), so retraining after a new
+batch, or after a killed run, only pays the LLM for seeds it has not judged before.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections import Counter
@@ -28,6 +28,7 @@ from tier_assets.curation.l2.prompts import PROMPT_VERSION
 from tier_assets.curation.l2.recipe import L2Recipe
 from tier_assets.curation.l2.reference import reference_documents
 from tier_assets.curation.l2.seeds import hash_rank, sample_seeds
+from tier_assets.curation.llm_cache import CallKey, LLMCache, cache_path, call_key
 from tier_assets.curation.models.llm import LLM
 from tier_assets.curation.storage import TierStore
 
@@ -73,45 +74,51 @@ def seed_documents(store: TierStore, recipe: L2Recipe) -> list[dict[str, Any]]:
     return sampled + [{**d, "batch": None, "source": "reference"} for d in refs]
 
 
+def annotation_cache_path(root: Path, domain: str) -> Path:
+    return cache_path(root, "L2", domain, "annotations")
+
+
 class AnnotationCache:
-    """Annotations of one domain keyed by (annotator identity, max_chars, text), appended to a JSONL file."""
+    """Annotations of one domain in the shared LLM cache (``llm_cache``): one record per document."""
+
+    TASK = "l2:annotate"
 
     def __init__(self, path: Path, annotator: Annotator):
-        self.path = path
-        self.prefix = json.dumps({**annotator.identity, "max_chars": annotator.max_chars}, sort_keys=True)
-        self.items: dict[str, Annotation] = {}
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                row = json.loads(line)
-                self.items[row["key"]] = Annotation(**row["annotation"])
+        self.cache = LLMCache(path)
+        self.model = {**annotator.llm.identity, **annotator.identity}
+        self.settings = {"domain": annotator.domain, "max_chars": annotator.max_chars, "min_mass": annotator.min_mass,
+                         "injection_penalty": annotator.injection_penalty, "with_tags": annotator.with_tags,
+                         "fallback_max_tokens": annotator.fallback_max_tokens}
 
-    def key(self, text: str) -> str:
-        return hashlib.sha256(f"{self.prefix}\x1f{text}".encode("utf-8", "surrogatepass")).hexdigest()
+    def key(self, text: str, doc_id: str | None = None) -> CallKey:
+        return call_key(self.TASK, doc_id, text, self.model, self.model["prompt_version"], self.settings)
 
-    def get(self, text: str) -> Annotation | None:
-        return self.items.get(self.key(text))
+    def get(self, text: str, doc_id: str | None = None) -> Annotation | None:
+        stored = self.cache.get(self.key(text, doc_id))
+        return None if stored is None else Annotation(**stored)
 
-    def add(self, texts: Sequence[str], annotations: Sequence[Annotation]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            for text, ann in zip(texts, annotations, strict=True):
-                if ann.reason and ann.reason.startswith("llm error"):
-                    continue  # transient: ask again next time
-                self.items[self.key(text)] = ann
-                f.write(json.dumps({"key": self.key(text), "annotation": ann.to_dict()}, ensure_ascii=False) + "\n")
+    def add(self, texts: Sequence[str], annotations: Sequence[Annotation],
+            doc_ids: Sequence[str | None] | None = None) -> None:
+        """Store one chunk's annotations (one write); failed ones ("llm error") are asked again next time."""
+        ids = doc_ids if doc_ids is not None else [None] * len(texts)
+        self.cache.put([(self.key(text, doc_id), ann.to_dict())
+                        for text, doc_id, ann in zip(texts, ids, annotations, strict=True)
+                        if not (ann.reason and ann.reason.startswith("llm error"))])
 
 
 def annotate_with_progress(annotator: Annotator, texts: Sequence[str], cache: AnnotationCache | None = None,
-                           chunk: int = 8, progress: Progress | None = None) -> tuple[list[Annotation], int]:
+                           chunk: int = 8, progress: Progress | None = None,
+                           doc_ids: Sequence[str | None] | None = None) -> tuple[list[Annotation], int]:
     """Annotations of ``texts`` in order (cached ones reused) and how many the LLM made now."""
-    found: list[Annotation | None] = [cache.get(t) if cache else None for t in texts]
+    ids = list(doc_ids) if doc_ids is not None else [None] * len(texts)
+    found: list[Annotation | None] = [cache.get(t, i) if cache else None for t, i in zip(texts, ids, strict=True)]
     todo = [i for i, a in enumerate(found) if a is None]
     start = time.perf_counter()
     for k in range(0, len(todo), chunk):
         idx = todo[k:k + chunk]
         anns = annotator.annotate([texts[i] for i in idx])
         if cache:
-            cache.add([texts[i] for i in idx], anns)
+            cache.add([texts[i] for i in idx], anns, [ids[i] for i in idx])
         for i, ann in zip(idx, anns, strict=True):
             found[i] = ann
         if progress:
@@ -146,9 +153,10 @@ def train_classifier(store: TierStore, recipe: L2Recipe, llm: LLM, progress: Pro
         progress(f"L2 classifier {recipe.domain}: {len(docs) - n_ref} sampled L1 seeds + {n_ref} reference chunks; "
                  f"annotator {annotator.identity}")
     base = classifier_dir(store.root, recipe.domain)
-    cache = AnnotationCache(base / "annotations.jsonl", annotator)
+    cache = AnnotationCache(annotation_cache_path(store.root, recipe.domain), annotator)
     t0 = time.perf_counter()
-    anns, annotated_now = annotate_with_progress(annotator, [d["text"] for d in docs], cache, progress=progress)
+    anns, annotated_now = annotate_with_progress(annotator, [d["text"] for d in docs], cache, progress=progress,
+                                                 doc_ids=[str(d["doc_id"]) for d in docs])
     annotation_seconds = time.perf_counter() - t0
     seeds = [Seed(str(d["doc_id"]), d["text"], float(a.score), d["source"])
              for d, a in zip(docs, anns, strict=True) if a.score is not None]

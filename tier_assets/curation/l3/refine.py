@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tier_assets.curation import llm_cache
 from tier_assets.curation.l3.budget import TokenBudget, prompt_tokens
 from tier_assets.curation.l3.parse import Failure, Parsed, parse_output
 from tier_assets.curation.l3.prompts import (
@@ -40,6 +41,7 @@ from tier_assets.curation.l3.verify import (
     judge_prompt,
     similarities,
 )
+from tier_assets.curation.llm_cache import LLMCache, Request
 from tier_assets.curation.models.embedder import Embedder
 from tier_assets.curation.models.llm import LLM, Generation
 from tier_assets.curation.pipeline import Doc, reject
@@ -250,8 +252,8 @@ def _base_record(job: _Job, text: str, llm: LLM, embedder: Embedder) -> Doc:
 class _Run:
     """State of one partition's refinement (budget, records, counters)."""
 
-    def __init__(self, llm: LLM, embedder: Embedder, config: L3Config):
-        self.llm, self.embedder, self.config = llm, embedder, config
+    def __init__(self, llm: LLM, embedder: Embedder, config: L3Config, cache: LLMCache | None = None):
+        self.llm, self.embedder, self.config, self.cache = llm, embedder, config, cache
         self.budget = TokenBudget(config.budget_tokens)
         self.kept: list[Doc] = []
         self.rejected: list[Doc] = []
@@ -296,8 +298,11 @@ class _Run:
         by_job: dict[int, Generation] = {}
         for n in sorted(set(guard)):  # one generate call per guard setting
             idx = [k for k, g in enumerate(guard) if g == n]
-            out = self.llm.generate([jobs[k].prompt for k in idx], max_new_tokens=min(jobs[k].max_new for k in idx),
-                                    temperature=cfg.temperature, no_repeat_ngram=n)
+            requests = [Request(str(jobs[k].doc["doc_id"]), f"l3:{jobs[k].fmt}:{jobs[k].variant}", jobs[k].prompt)
+                        for k in idx]
+            out = llm_cache.generate(self.llm, self.cache, requests, PROMPT_VERSION,
+                                     max_new_tokens=min(jobs[k].max_new for k in idx),
+                                     temperature=cfg.temperature, no_repeat_ngram=n)
             by_job.update(zip(idx, out, strict=True))
         gens = [by_job[k] for k in range(len(jobs))]
         self.seconds["generate"] += time.perf_counter() - start
@@ -334,7 +339,8 @@ class _Run:
                 job.judge_hold = 0
             start = time.perf_counter()
             probs = judge_pairs(self.llm, [(j.excerpt, p.claims) for j, p in judged], self.budget,
-                                cfg.judge_calibrated, priors=self.priors)
+                                cfg.judge_calibrated, priors=self.priors, cache=self.cache,
+                                doc_ids=[str(j.doc["doc_id"]) for j, _ in judged], task="l3:judge")
             self.seconds["judge"] += time.perf_counter() - start
         else:
             probs = [None] * len(judged)
@@ -358,15 +364,18 @@ class _Run:
 
 
 def refine_partition(l2_docs: Sequence[Doc], llm: LLM, embedder: Embedder, config: L3Config | None = None,
-                     progress: Callable[[str], None] | None = None) -> tuple[list[Doc], list[Doc], dict[str, Any]]:
+                     progress: Callable[[str], None] | None = None,
+                     cache: LLMCache | None = None) -> tuple[list[Doc], list[Doc], dict[str, Any]]:
     """Refine one L2 partition into L3: (kept records, rejected records, stats).
 
     Stats report the budget (``budget_tokens``, ``spent_tokens``, ``spent_by_kind``,
     ``budget_exhausted``), outputs attempted / kept / rejected with reasons, per
-    format counts, documents refined and not refined (by reason) and timings.
+    format counts, documents refined and not refined (by reason), timings and,
+    with a ``cache``, how many LLM requests it served (``llm_cache``). A cached
+    answer is charged to the budget like the paid call, so the output is the same.
     """
     config = config or L3Config()
-    run = _Run(llm, embedder, config)
+    run = _Run(llm, embedder, config, cache)
     started = time.perf_counter()
     not_refined = Counter[str]()
     jobs: list[_Job] = []
@@ -411,7 +420,8 @@ def refine_partition(l2_docs: Sequence[Doc], llm: LLM, embedder: Embedder, confi
                 elapsed = max(time.perf_counter() - started, 1e-9)
                 progress(f"L3: {i}/{len(jobs)} outputs, {len(run.kept)} kept, "
                          f"{run.budget.spent}/{run.budget.limit} tokens, {60 * i / elapsed:.1f} outputs/min, "
-                         f"ETA {(len(jobs) - i) * elapsed / i:.0f}s (or sooner if the budget runs out)")
+                         f"ETA {(len(jobs) - i) * elapsed / i:.0f}s (or sooner if the budget runs out)"
+                         + (f"; LLM requests: {cache.summary()}" if cache else ""))
         if exhausted:
             break
     if exhausted:
@@ -427,5 +437,6 @@ def refine_partition(l2_docs: Sequence[Doc], llm: LLM, embedder: Embedder, confi
         "seconds": {"total": round(time.perf_counter() - started, 3),
                     **{k: round(v, 3) for k, v in run.seconds.items()}},
         "llm": llm.info, "embedder": embedder.version, "prompt_version": PROMPT_VERSION,
+        "llm_cache": cache.report() if cache else None,
     }
     return run.kept, run.rejected, stats

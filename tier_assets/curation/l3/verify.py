@@ -23,12 +23,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tier_assets.curation import llm_cache
 from tier_assets.curation.l3.budget import TokenBudget, prompt_tokens
+from tier_assets.curation.llm_cache import LLMCache, Request
 from tier_assets.curation.models.embedder import Embedder
 from tier_assets.curation.models.llm import LLM, Message, TransformersLLM
 
 RULES = ("numbers", "formulas", "entities")
 NULL_CLAIM = "N/A"
+JUDGE_PROMPT_VERSION = "judge-2025.1"  # bump when judge_prompt or JUDGE_SYSTEM changes
 JUDGE_SYSTEM = ("You check facts. Answer Yes if everything the claim says is supported by the passage, and No if "
                 "it is not.")
 
@@ -287,10 +290,16 @@ def judge_prompt(evidence: str, claim: str) -> list[Message]:
                                         "passage? Answer Yes or No."}]
 
 
-def yes_probabilities(llm: LLM, prompts: Sequence[list[Message]]) -> list[float]:
-    """P(Yes) / (P(Yes) + P(No)) of each prompt's first answer token (NaN if the backend sees neither)."""
+def yes_probabilities(llm: LLM, prompts: Sequence[list[Message]], cache: LLMCache | None = None,
+                      doc_ids: Sequence[str | None] | None = None, task: str = "judge") -> list[float]:
+    """P(Yes) / (P(Yes) + P(No)) of each prompt's first answer token (NaN if the backend sees neither).
+
+    With a ``cache``, judgements already paid for (same document, prompt and model) are not asked again.
+    """
+    ids = list(doc_ids) if doc_ids is not None else [None] * len(prompts)
+    requests = [Request(doc_id, task, prompt) for doc_id, prompt in zip(ids, prompts, strict=True)]
     out = []
-    for lp in llm.next_token_logprobs(prompts, ["Yes", "No"]):
+    for lp in llm_cache.next_token_logprobs(llm, cache, requests, ["Yes", "No"], JUDGE_PROMPT_VERSION):
         yes, no = lp["Yes"], lp["No"]
         top = max(yes, no)
         out.append(math.nan if top == -math.inf else math.exp(yes - top) / (math.exp(yes - top) + math.exp(no - top)))
@@ -312,17 +321,24 @@ def judge_cost(llm: LLM, prompt: list[Message]) -> int:
 
 def judge_pairs(llm: LLM, pairs: Sequence[tuple[str, str]], budget: TokenBudget | None = None,
                 calibrated: bool = True, max_chars: int = 1500,
-                priors: dict[str, float] | None = None) -> list[float | None]:
+                priors: dict[str, float] | None = None, cache: LLMCache | None = None,
+                doc_ids: Sequence[str] | None = None, task: str = "judge") -> list[float | None]:
     """Faithfulness of each (evidence, claim) pair in [0, 1]; None where the budget could not pay for it.
 
     Calibration costs one extra prompt per distinct evidence text; pass a
     ``priors`` dict to share those across calls (it is filled in). Both texts are
-    cut to ``max_chars`` so a judgement has a bounded cost.
+    cut to ``max_chars`` so a judgement has a bounded cost. With a ``cache`` (and
+    ``doc_ids``, the document of each pair's evidence), judgements already paid for
+    are read back instead of asked, and the budget is charged the same tokens.
     """
     pairs = [(e[:max_chars], c[:max_chars]) for e, c in pairs]
+    doc_of: dict[str, str | None] = {}
+    for (e, _), doc_id in zip(pairs, doc_ids if doc_ids is not None else [None] * len(pairs), strict=True):
+        doc_of.setdefault(e, doc_id)
     priors = {} if priors is None else priors
     fresh = [e for e in dict.fromkeys(e for e, _ in pairs) if e not in priors] if calibrated else []
     prompts: list[list[Message]] = []
+    prompt_docs: list[str | None] = []
     index: dict[tuple[str, str], int] = {}
     costs: list[int] = []
     for key in [(e, NULL_CLAIM) for e in fresh] + pairs:
@@ -334,8 +350,9 @@ def judge_pairs(llm: LLM, pairs: Sequence[tuple[str, str]], budget: TokenBudget 
             continue
         index[key] = len(prompts)
         prompts.append(prompt)
+        prompt_docs.append(doc_of[key[0]])
         costs.append(cost)
-    probs = yes_probabilities(llm, prompts) if prompts else []
+    probs = yes_probabilities(llm, prompts, cache, prompt_docs, task) if prompts else []
     if budget is not None:
         for cost in costs:
             budget.settle(cost, cost, "judge")

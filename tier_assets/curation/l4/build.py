@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tier_assets.curation import llm_cache
 from tier_assets.curation.l3.budget import TokenBudget, prompt_tokens
 from tier_assets.curation.l3.prompts import code_language
 from tier_assets.curation.l3.refine import rank_by_score, source_span
@@ -31,6 +32,7 @@ from tier_assets.curation.l4.extract import (
 )
 from tier_assets.curation.l4.organize import STAGE, organize
 from tier_assets.curation.l4.verify import verify_items
+from tier_assets.curation.llm_cache import LLMCache, Request
 from tier_assets.curation.models.embedder import Embedder
 from tier_assets.curation.models.llm import LLM
 from tier_assets.curation.pipeline import Doc, reject
@@ -56,10 +58,12 @@ def _rejected(parent: Doc | Item, kind: str, text: str, method: str, stage: str,
 
 def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Embedder,
                        config: L4Config | None = None,
-                       progress: Callable[[str], None] | None = None) -> tuple[list[Doc], list[Doc], dict[str, Any]]:
+                       progress: Callable[[str], None] | None = None,
+                       cache: LLMCache | None = None) -> tuple[list[Doc], list[Doc], dict[str, Any]]:
     """L4 records of one partition from its L2 and L3 documents: (kept, rejected, stats).
 
-    ``llm`` may be None (rule extraction only). Stats: documents, items extracted
+    ``llm`` may be None (rule extraction only). With a ``cache``, extractions and
+    judgements already paid for are read back (and charged to the budget alike). Stats: documents, items extracted
     per method, verified, rejected by reason, items per document, the budget
     (``budget_tokens``, ``spent_tokens``, ``spent_by_kind``, ``budget_exhausted``),
     the merge (``merged``, support histogram, topics) and timings.
@@ -113,8 +117,10 @@ def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Em
                 batch.append((doc, span, prompt, n_in + max_new, max_new))
             if not batch:
                 break
-            gens = llm.generate([b[2] for b in batch], max_new_tokens=min(b[4] for b in batch),
-                                temperature=config.temperature, no_repeat_ngram=config.no_repeat_ngram)
+            requests = [Request(str(b[0]["doc_id"]), "l4:extract", b[2]) for b in batch]
+            gens = llm_cache.generate(llm, cache, requests, EXTRACT_PROMPT_VERSION,
+                                      max_new_tokens=min(b[4] for b in batch), temperature=config.temperature,
+                                      no_repeat_ngram=config.no_repeat_ngram)
             calls += len(batch)
             claimed: list[Item] = []
             for (doc, span, _, hold, _), gen in zip(batch, gens, strict=True):
@@ -132,7 +138,7 @@ def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Em
                 claimed += items
                 for kind, text, why, detail in failures:
                     rejected.append(_rejected(doc, kind, text, "llm", "l4_extract", why, detail, models))
-            ok, bad = verify_items(claimed, sources, llm, config, budget, priors)
+            ok, bad = verify_items(claimed, sources, llm, config, budget, priors, cache)
             verified += ok
             for item, reason, detail in bad:
                 fail(item, reason, detail)
@@ -141,7 +147,7 @@ def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Em
                 done = planned - len(pending)
                 progress(f"L4: {done}/{planned} documents through the LLM ({calls} calls), {len(verified)} verified "
                          f"items, {budget.spent}/{budget.limit} tokens, ETA {len(pending) * elapsed / done:.0f}s "
-                         "(or sooner if the budget runs out)")
+                         "(or sooner if the budget runs out)" + (f"; LLM requests: {cache.summary()}" if cache else ""))
 
     kept, organized = organize(verified, embedder, config, models)
     n_docs = len(source_docs)
@@ -152,5 +158,6 @@ def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Em
         "items_per_doc": round(len(kept) / n_docs, 4) if n_docs else 0.0,
         **budget.report(), "budget_exhausted": exhausted, **organized,
         "seconds": round(time.perf_counter() - started, 3), "prompt_version": EXTRACT_PROMPT_VERSION,
+        "llm_cache": cache.report() if cache else None,
     }
     return kept, rejected, stats

@@ -1,6 +1,8 @@
 """L4 over the stored tiers: build a partition, check its evidence from the files, index all of L4, answer.
 
-``build_stored_partition`` extracts from the partition's L2 and L3 documents.
+``build_stored_partition`` extracts from the partition's L2 and L3 documents; its LLM answers
+are cached under ``{data_root}/cache/llm/l4/{domain}/{batch}.jsonl``, so a killed run resumes
+paying only for what is missing.
 ``evidence_check`` re-reads what was written: every kept item's pointers must
 resolve to exactly the text they cite in the stored source documents.
 ``build_index`` merges items across every batch (the same fact seen in two
@@ -22,6 +24,7 @@ from tier_assets.curation.l4.config import L4Config
 from tier_assets.curation.l4.index import L4Index
 from tier_assets.curation.l4.organize import organize
 from tier_assets.curation.l4.verify import evidence_problems
+from tier_assets.curation.llm_cache import LLMCache, cache_path
 from tier_assets.curation.models.embedder import Embedder
 from tier_assets.curation.models.llm import LLM
 from tier_assets.curation.settings import build_config, domain_settings
@@ -41,12 +44,18 @@ def index_dir(store: TierStore) -> Path:
 
 
 def build_stored_partition(store: TierStore, domain: str, batch: str, llm: LLM | None, embedder: Embedder,
-                           config: L4Config, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """L4 for (domain, batch) from its L2 and L3 documents; empty sources give an empty, valid partition."""
+                           config: L4Config, progress: Callable[[str], None] | None = None,
+                           cache: LLMCache | None = None) -> dict[str, Any]:
+    """L4 for (domain, batch) from its L2 and L3 documents; empty sources give an empty, valid partition.
+
+    ``cache`` defaults to the partition's LLM cache under the data root.
+    """
     docs = [d for tier in SOURCE_TIERS for d in store.read_docs(PartitionRef(tier, domain, batch))]
+    cache = cache if cache is not None else LLMCache(cache_path(store.root, "L4", domain, batch))
     if progress:
-        progress(f"L4 {domain}/{batch}: {len(docs)} L2 + L3 documents, budget {config.budget_tokens} tokens")
-    kept, rejected, stats = build_l4_partition(docs, llm, embedder, config, progress)
+        progress(f"L4 {domain}/{batch}: {len(docs)} L2 + L3 documents, budget {config.budget_tokens} tokens; "
+                 f"{len(cache.answers)} LLM answers cached in {cache.path}")
+    kept, rejected, stats = build_l4_partition(docs, llm, embedder, config, progress, cache)
     ref = PartitionRef("L4", domain, batch)
     store.write(ref, kept)
     store.write(ref, rejected, kind="rejected")

@@ -19,6 +19,7 @@ from tier_assets.curation.l3.budget import TokenBudget
 from tier_assets.curation.l3.verify import judge_pairs
 from tier_assets.curation.l4.config import L4Config
 from tier_assets.curation.l4.extract import Item, term_coverage
+from tier_assets.curation.llm_cache import LLMCache
 from tier_assets.curation.models.llm import LLM
 from tier_assets.curation.pipeline import Doc
 from tier_assets.curation.schema import loads
@@ -53,8 +54,12 @@ def evidence_problems(item: Doc, source_text_by_id: Mapping[str, str]) -> list[s
 
 def verify_items(items: Sequence[Item], source_text_by_id: Mapping[str, str], llm: LLM | None,
                  config: L4Config, budget: TokenBudget | None = None,
-                 priors: dict[str, float] | None = None) -> tuple[list[Item], list[tuple[Item, str, str]]]:
-    """(verified items, [(item, reason, detail)]); scores are recorded in ``item.verification``."""
+                 priors: dict[str, float] | None = None,
+                 cache: LLMCache | None = None) -> tuple[list[Item], list[tuple[Item, str, str]]]:
+    """(verified items, [(item, reason, detail)]); scores are recorded in ``item.verification``.
+
+    Entailment judgements already paid for are read from ``cache`` when one is given.
+    """
     passed: list[Item] = []
     failed: list[tuple[Item, str, str]] = []
     to_judge: list[Item] = []
@@ -75,7 +80,7 @@ def verify_items(items: Sequence[Item], source_text_by_id: Mapping[str, str], ll
             passed.append(item)
     if to_judge:
         probs = judge_pairs(llm, [(i.cited, i.text) for i in to_judge], budget, config.judge_calibrated,
-                            priors=priors)
+                            priors=priors, cache=cache, doc_ids=[i.doc_id for i in to_judge], task="l4:judge")
         for item, p in zip(to_judge, probs, strict=True):
             item.verification.update(entailment=None if p is None else round(p, 4),
                                      min_entailment=config.min_entailment, calibrated=config.judge_calibrated)

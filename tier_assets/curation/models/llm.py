@@ -104,6 +104,11 @@ class LLM(ABC):
         """What every score or edit made with this model records."""
         return {"model_id": self.model_id, "backend": self.backend}
 
+    @property
+    def identity(self) -> dict[str, Any]:
+        """Everything about the model that changes its answers: the key of cached LLM calls."""
+        return self.info
+
 
 # --------------------------------------------------------------------------- local transformers
 
@@ -155,6 +160,12 @@ class TransformersLLM(LLM):
         self._lock = threading.Lock()  # one forward pass at a time (the HTTP server is threaded)
         stop = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|im_end|>")}
         self.stop_ids = sorted(i for i in stop if isinstance(i, int) and i >= 0)
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """The model plus what changes its numbers (dtype, device type) and the prompt cut (input tokens)."""
+        return {**self.info, "dtype": str(self.model.dtype).removeprefix("torch."),
+                "device": self.device.split(":")[0], "max_input_tokens": self.max_input_tokens}
 
     # ---- helpers
 
@@ -385,6 +396,11 @@ class OpenAICompatibleLLM(LLM):
             except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
                 last = f"{type(err).__name__}: {getattr(err, 'reason', err)}"
         raise LLMError(f"{url} failed after {self.max_retries + 1} attempts: {last}")
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """The served model and where it is served (two servers may serve different builds under one name)."""
+        return {**self.info, "base_url": self.base_url}
 
     def _map(self, fn: Callable[[T], Any], items: Sequence[T]) -> list[Any]:
         if len(items) <= 1 or self.concurrency == 1:
