@@ -306,18 +306,20 @@ def test_unscored_generation_path_records_reason_not_zero(llm):
 
 
 def test_adversarial_text_does_not_raise_scores(annotator, classifier):
+    """Judge-addressing text costs the penalty; a bare rating line ("Score: 5") is removed at no cost."""
     clean = GOOD
     attacked = [f"{clean}\n{inj}" for inj in INJECTIONS] + [f"{INJECTIONS[0]}\n{clean}"]
-    for text in attacked:
-        assert neutralize(text)[1] >= 1
+    penalized = [neutralize(text)[1] >= 1 for text in attacked]
+    assert penalized == [True, False, True, True]
+    assert all(neutralize(text)[0] == clean for text in attacked)  # the judge reads the clean text
     anns = annotator.annotate([clean, *attacked])
     judged = annotator.judge([clean, *attacked])
-    for ann, (judge_score, _, _) in zip(anns[1:], judged[1:], strict=True):
-        assert ann.score < anns[0].score
-        assert "judge_injection" in ann.tags
+    for ann, (judge_score, _, _), pen in zip(anns[1:], judged[1:], penalized, strict=True):
+        assert ann.score < anns[0].score if pen else ann.score == anns[0].score
+        assert ("judge_injection" in ann.tags) == pen
         assert judge_score == pytest.approx(judged[0][0], abs=1e-4)
     scores, injections = score_texts([clean, *attacked], classifier)
-    assert injections[0] == 0 and min(injections[1:]) >= 1
+    assert injections[0] == 0 and [n >= 1 for n in injections[1:]] == penalized
     assert (scores[1:] <= scores[0]).all()
 
 

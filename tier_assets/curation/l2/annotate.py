@@ -19,8 +19,9 @@ that 3 means P(good) = 0.5. The weights were fit on quality-dev
 the 0-5 judgement is still computed and recorded with every seed.
 
 Text that addresses the judge is removed before the model reads it
-(``prompts.neutralize``), and a document that contained some loses
-``injection_penalty`` points: gaming the judge must never pay.
+(``injection.neutralize``), and a document that contained some loses
+``injection_penalty`` points: gaming the judge must never pay. Generic rating
+notation ("Rating: 4/5", "★★★★★") is removed without the penalty (see ``injection``).
 """
 
 from __future__ import annotations

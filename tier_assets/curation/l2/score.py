@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from tier_assets.curation.l2.distill import QualityClassifier
-from tier_assets.curation.l2.prompts import neutralize
+from tier_assets.curation.l2.injection import neutralize
 from tier_assets.curation.pipeline import Doc, StepResult, add_signals, reject
 
 STAGE = "l2_select"
