@@ -30,6 +30,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
 import resource  # noqa: E402
@@ -150,6 +151,19 @@ def jaccard(a: set, b: set) -> float:
 # ---------------------------------------------------------------- evaluation set
 
 
+@functools.cache
+def real_documents() -> tuple[list[list[str]], list[set]]:
+    """Paragraphs and shingle sets of the real English documents of >= 80 words, no two near-duplicates."""
+    docs: list[list[str]] = []
+    sets: list[set] = []
+    for s in load_sources("en"):
+        sh = shingle_set("\n".join(s.paragraphs))
+        if sum(len(p.split()) for p in s.paragraphs) >= 80 and all(jaccard(sh, o) < 0.5 for o in sets):
+            docs.append(list(s.paragraphs))
+            sets.append(sh)
+    return docs, sets
+
+
 def eval_set(seed: int = 0, part: str | None = None, limit: int | None = None) -> dict[str, Any]:
     """Originals (batch a); two edited copies of each, quotes, ledes, threads and template pages (batch b).
 
@@ -159,13 +173,7 @@ def eval_set(seed: int = 0, part: str | None = None, limit: int | None = None) -
     the first that many originals of it.
     """
     rng = random.Random(seed)
-    docs: list[list[str]] = []
-    sets: list[set] = []
-    for s in load_sources("en"):  # >= 80 words, no natural near-duplicates among them
-        sh = shingle_set("\n".join(s.paragraphs))
-        if sum(len(p.split()) for p in s.paragraphs) >= 80 and all(jaccard(sh, o) < 0.5 for o in sets):
-            docs.append(list(s.paragraphs))
-            sets.append(sh)
+    docs, sets = real_documents()
     bases, base_sets = docs[0::2], sets[0::2]
     chosen = [i for i in range(len(bases)) if part is None or i % 2 == PARTS.index(part)][:limit]
     quote_filler, template_pool = docs[1::4] + docs[3::4][: len(docs) // 8], docs[3::4][len(docs) // 8:]
@@ -190,14 +198,14 @@ def eval_set(seed: int = 0, part: str | None = None, limit: int | None = None) -
     for t, (question, replies) in enumerate(threads):
         if (part is not None and t % 2 != PARTS.index(part)) or (limit is not None and t // 2 >= limit // 2):
             continue
-        if len(question) > 0.6 * min(len(question + replies), len(question + threads[(t + 1) % len(threads)][1])):
+        other = threads[t + 1 if t + 1 < len(threads) else t - 1][1]  # a thread of the other part
+        if len(question) > 0.6 * min(len(question + replies), len(question + other)):
             continue  # the question is most of the thread: a near-duplicate by any measure, not a partial overlap
         original = question + replies
         a_docs.append({"doc_id": f"thread{t}", "batch": "a", "text": original})
         text, applied = near_duplicate(rng, original, boilerplate)
         b_docs.append({"doc_id": f"dupthread{t}", "batch": "b", "text": text})
         truth[f"dupthread{t}"], kinds[f"dupthread{t}"] = f"thread{t}", applied
-        other = threads[(t + 1) % len(threads)][1]
         b_docs.append({"doc_id": f"replies{t}", "batch": "b", "text": question + other})
     for j in range(0 if part != "report" else 2, len(template_pool) - 1, 4 if part else 2):
         # same site: shared header/footer, different content
