@@ -1,4 +1,10 @@
-"""The `tier-assets` command line."""
+"""The `tier-assets` command line.
+
+Exit codes: 0 done; 1 a Dagster run failed (demo, backfill: each failure named with
+its partition and the first line of its error) or `ask` found nothing close enough;
+2 a usage error or missing data (bad value, unknown name, empty data root), said in
+one line. Anything else is a bug and shows its traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,119 @@ import argparse
 import json
 import sys
 
-from tier_assets.cli_l2 import add_l2_commands
+from tier_assets.curation.schema import DOMAINS
 from tier_assets.curation.storage import TierStore
+
+
+class UserError(Exception):
+    """An expected mistake (a bad value, an unknown name, missing data): `main` prints it as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2) instead of the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return int(text)
+
+
+def port(text: str) -> int:
+    """argparse type: a TCP port (0 lets the system pick one)."""
+    if not text.strip().isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port 0-65535, got {text!r}")
+    return int(text)
+
+
+def _cosine(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not -1.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a cosine similarity in [-1, 1], got {text!r}")
+    return value
+
+
+def _question(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the question is empty")
+    return text
+
+
+def _batch_key(text: str) -> str:
+    from tier_assets.curation.sources import check_batch_key
+
+    try:
+        return check_batch_key(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _stats_query(text: str) -> str:
+    from tier_assets.curation.stats import STATS_QUERIES
+
+    if text not in STATS_QUERIES:
+        raise argparse.ArgumentTypeError(f"unknown query {text!r}; known: {', '.join(STATS_QUERIES)}")
+    return text
+
+
+def existing_file(text: str) -> str:
+    """argparse type: a path to a file that exists."""
+    from pathlib import Path
+
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return text
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options of every command, defined once; valid before or after the subcommand.
+
+    The default is SUPPRESS, so a subcommand that was not given ``--data-root``
+    leaves the value given before it alone (``main`` starts the namespace at None).
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-root", default=argparse.SUPPRESS,
+                        help="data root (default: $TIER_ASSETS_DATA_ROOT or ./data)")
+    return common
+
+
+def _run_options() -> argparse.ArgumentParser:
+    runs = argparse.ArgumentParser(add_help=False)
+    runs.add_argument("--verbose", action="store_true",
+                      help="print Dagster's full event logs here instead of {data_root}/logs/COMMAND-TIME.log")
+    return runs
+
+
+def _require_tiers(store: TierStore) -> None:
+    """Stats, report and exports of an empty data root would be empty files that look like results."""
+    if not store.tiers_present():
+        raise UserError(f"no tier data under {store.root} yet: run `tier-assets demo`, or `tier-assets add-batch NAME`"
+                        " then `tier-assets backfill l0_raw` (and the tiers above); or give --data-root")
+
+
+def _exit_code(outcomes: list) -> int:
+    """1 when any run failed (each was named on stderr with its partition and error), else 0."""
+    return 1 if any(not o.ok for o in outcomes) else 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from tier_assets.demo import run_demo
 
-    run_demo(args.data_root, args.batch, args.registry, args.domain or None)
-    return 0
+    return _exit_code(run_demo(args.data_root, args.batch, args.registry, args.domain, args.verbose))
 
 
 def _cmd_add_batch(args: argparse.Namespace) -> int:
@@ -75,9 +185,11 @@ def _cmd_dup_cluster(args: argparse.Namespace) -> int:
 def _cmd_stats(args: argparse.Namespace) -> int:
     from tier_assets.curation.stats import STATS_QUERIES, run_sql
 
+    store = TierStore(args.data_root)
+    _require_tiers(store)
     for name in args.query or STATS_QUERIES:
         print(f"## {name}")
-        _print_rows(run_sql(TierStore(args.data_root), name))
+        _print_rows(run_sql(store, name))
         print()
     return 0
 
@@ -85,15 +197,14 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 def _cmd_backfill(args: argparse.Namespace) -> int:
     from tier_assets.runner import backfill
 
-    done = backfill(args.data_root, args.asset, args.domain, args.batch, args.stale)
-    print(json.dumps({"asset": args.asset, "partitions": done}))
-    return 0
+    return _exit_code(backfill(args.data_root, args.asset, args.domain, args.batch, args.stale, args.verbose))
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from tier_assets.curation.report import write_report
 
     store = TierStore(args.data_root)
+    _require_tiers(store)
     print(write_report(store, args.out or store.root / "report.html"))
     return 0
 
@@ -102,6 +213,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from tier_assets.curation.exports import default_spec, export_stage
 
     store = TierStore(args.data_root)
+    _require_tiers(store)
     spec = default_spec(args.stage, token_budget=args.token_budget, seed=args.seed)
     manifest = export_stage(store, spec, args.out or store.root / "exports" / args.stage)
     print(json.dumps({k: v for k, v in manifest.as_dict().items() if k not in ("cells", "spec")}, indent=1,
@@ -145,70 +257,85 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tier-assets", description=__doc__)
-    parser.add_argument("--data-root", default=None, help="data root (default: $TIER_ASSETS_DATA_ROOT or ./data)")
+    from tier_assets.cli_l2 import add_l2_commands
+
+    common, runs = common_options(), _run_options()
+    parser = _Parser(prog="tier-assets", description=__doc__, parents=[common],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="ingest the bundled demo corpus and materialize every tier through Dagster")
-    p.add_argument("--batch", default="demo-0001")
+    def command(name: str, help: str, *extra: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[common, *extra])
+
+    p = command("demo", "ingest the bundled demo corpus and materialize every tier through Dagster", runs)
+    p.add_argument("--batch", default="demo-0001", type=_batch_key)
     p.add_argument("--registry", default=None, help="source registry YAML (default: the bundled one)")
-    p.add_argument("--domain", action="append", help="only these domains (repeatable)")
+    p.add_argument("--domain", action="append", choices=DOMAINS, help="only these domains (repeatable)")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("add-batch", help="register the registry's sources as a new batch partition")
-    p.add_argument("batch")
+    p = command("add-batch", "register the registry's sources as a new batch partition")
+    p.add_argument("batch", type=_batch_key)
     p.add_argument("--registry", default=None)
     p.set_defaults(func=_cmd_add_batch)
 
-    p = sub.add_parser("lineage", help="trace a record down to its L0 source and up to everything derived from it")
+    p = command("lineage", "trace a record down to its L0 source and up to everything derived from it")
     p.add_argument("doc_id")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_lineage)
 
-    p = sub.add_parser("dup-cluster", help="show the L1 duplicate cluster of a document (kept twin + duplicates)")
+    p = command("dup-cluster", "show the L1 duplicate cluster of a document (kept twin + duplicates)")
     p.add_argument("doc_id")
     p.set_defaults(func=_cmd_dup_cluster)
 
-    p = sub.add_parser("stats", help="print the tier stats (the SQL in sql/ over the catalog views)")
-    p.add_argument("query", nargs="*", help="tier_summary, funnel, rejection_reasons, score_distribution, ...")
+    p = command("stats", "print the tier stats (the SQL in sql/ over the catalog views)")
+    p.add_argument("query", nargs="*", type=_stats_query,
+                   help="tier_summary, funnel, rejection_reasons, score_distribution, dup_cluster_sizes")
     p.set_defaults(func=_cmd_stats)
 
-    p = sub.add_parser("backfill", help="materialize an asset for many partitions through Dagster")
+    p = command("backfill", "materialize an asset for many partitions through Dagster", runs)
     p.add_argument("asset", help="e.g. l1_filtered")
-    p.add_argument("--domain", action="append", help="only these domains (repeatable)")
-    p.add_argument("--batch", action="append", help="only these batches (repeatable)")
+    p.add_argument("--domain", action="append", choices=DOMAINS, help="only these domains (repeatable)")
+    p.add_argument("--batch", action="append", type=_batch_key, help="only these batches (repeatable)")
     p.add_argument("--stale", action="store_true", help="only partitions made by an older recipe/classifier")
     p.set_defaults(func=_cmd_backfill)
 
-    p = sub.add_parser("report", help="write one HTML report: funnel, score histograms, rejections, dedup clusters")
+    p = command("report", "write one HTML report: funnel, score histograms, rejections, dedup clusters")
     p.add_argument("--out", default=None, help="HTML file (default: {data_root}/report.html)")
     p.set_defaults(func=_cmd_report)
 
-    p = sub.add_parser("export", help="write a training-stage mixture (shards + manifest)")
+    p = command("export", "write a training-stage mixture (shards + manifest)")
     p.add_argument("stage", choices=["pretrain", "decay", "sft", "rag"])
-    p.add_argument("--token-budget", type=int, default=None)
+    p.add_argument("--token-budget", type=non_negative_int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="output folder (default: {data_root}/exports/STAGE)")
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("ask", help="search L4 knowledge; answers come with evidence text and lineage down to L0")
-    p.add_argument("question")
-    p.add_argument("-k", type=int, default=5, help="how many items (default 5)")
-    p.add_argument("--min-score", type=float, default=0.3,
+    p = command("ask", "search L4 knowledge; answers come with evidence text and lineage down to L0")
+    p.add_argument("question", type=_question)
+    p.add_argument("-k", type=positive_int, default=5, help="how many items (default 5)")
+    p.add_argument("--min-score", type=_cosine, default=0.3,
                    help="leave out items whose cosine similarity to the question is below this (default 0.3)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_ask)
 
-    add_l2_commands(sub)
+    add_l2_commands(sub, [common])
 
-    p = sub.add_parser("catalog", help="(re)build catalog.duckdb with one view per tier and rejected set")
+    p = command("catalog", "(re)build catalog.duckdb with one view per tier and rejected set")
     p.set_defaults(func=_cmd_catalog)
     return parser
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    args = build_parser().parse_args(argv, argparse.Namespace(data_root=None))
+    try:
+        return args.func(args)
+    except UserError as exc:  # expected mistakes; anything else is a bug and keeps its traceback
+        print(f"tier-assets {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

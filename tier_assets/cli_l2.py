@@ -1,8 +1,8 @@
 """L2 subcommands of ``tier-assets``: ``serve-llm`` and ``evaluate-l2``.
 
-``add_l2_commands(subparsers)`` registers them on the main CLI's argparse
-subparsers; each sets ``func`` to a handler taking the parsed namespace and
-returning an exit code.
+``add_l2_commands(subparsers, parents)`` registers them on the main CLI's argparse
+subparsers (``parents``: the options every command shares, such as ``--data-root``);
+each sets ``func`` to a handler taking the parsed namespace and returning an exit code.
 """
 
 from __future__ import annotations
@@ -10,17 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
-
-def _positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1 (a bad value is a usage error, exit 2, not a traceback)."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return int(text)
+from tier_assets.cli import UserError, common_options, existing_file, port, positive_int
+from tier_assets.curation.schema import DOMAINS
 
 
 def cmd_serve_llm(args: argparse.Namespace) -> int:
     from tier_assets.curation.llm_server import ServerLimits, serve
+
+    if args.model is not None and not Path(args.model).exists():
+        raise UserError(f"--model {args.model}: no such directory or file")
 
     serve(host=args.host, port=args.port, model=args.model,
           limits=ServerLimits(max_body_bytes=args.max_body_bytes, max_tokens=args.max_tokens_limit))
@@ -32,6 +32,8 @@ def cmd_evaluate_l2(args: argparse.Namespace) -> int:
     from tier_assets.curation.l2.train import classifier_dir, current_version
     from tier_assets.curation.storage import TierStore
 
+    if args.classifier is not None and not Path(args.classifier).is_dir():
+        raise UserError(f"--classifier {args.classifier}: no such directory")
     if args.classifier is None:  # the domain's current classifier, as l2_selected uses it
         root = TierStore(args.data_root).root
         version = current_version(root, args.domain)
@@ -41,7 +43,7 @@ def cmd_evaluate_l2(args: argparse.Namespace) -> int:
             return 2
         if version is not None:
             args.classifier = str(classifier_dir(root, args.domain) / version)
-    llm_config = json.loads(args.llm_config) if args.llm_config else None
+    llm_config = _llm_config(args.llm_config)
     report = evaluate_labelled(args.labelled, classifier_dir=args.classifier, llm_judge=args.llm_judge,
                                llm_config=llm_config, domain=args.domain, limit=args.limit)
     text = json.dumps(report, indent=2)
@@ -52,29 +54,44 @@ def cmd_evaluate_l2(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_l2_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``serve-llm`` and ``evaluate-l2`` on ``subparsers``."""
-    serve = subparsers.add_parser("serve-llm", help="serve a local LLM over an OpenAI-compatible HTTP API")
+def _llm_config(text: str | None) -> dict | None:
+    if not text:
+        return None
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--llm-config is not JSON: {exc}") from exc
+    if not isinstance(config, dict):
+        raise UserError(f"--llm-config must be a JSON object, got {text!r}")
+    return config
+
+
+def add_l2_commands(subparsers: argparse._SubParsersAction,
+                    parents: list[argparse.ArgumentParser] | None = None) -> None:
+    """Register ``serve-llm`` and ``evaluate-l2`` on ``subparsers``, each with the shared ``parents`` options."""
+    parents = parents if parents is not None else [common_options()]
+    serve = subparsers.add_parser("serve-llm", help="serve a local LLM over an OpenAI-compatible HTTP API",
+                                  parents=parents)
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=port, default=8000)
     serve.add_argument("--model", default=None,
                        help="HF model directory or .gguf file (default: embedded SmolLM2-135M-Instruct)")
-    serve.add_argument("--max-body-bytes", type=_positive_int, default=1 << 20,
+    serve.add_argument("--max-body-bytes", type=positive_int, default=1 << 20,
                        help="refuse request bodies larger than this with HTTP 413 (default: 1 MiB)")
-    serve.add_argument("--max-tokens-limit", type=_positive_int, default=2048,
+    serve.add_argument("--max-tokens-limit", type=positive_int, default=2048,
                        help="refuse requests asking for more max_tokens than this with HTTP 400 (default: 2048)")
     serve.set_defaults(func=cmd_serve_llm)
 
-    ev = subparsers.add_parser("evaluate-l2", help="AUC / accuracy of the L2 scorer and LLM judge on labelled JSONL")
-    ev.add_argument("labelled", help="JSONL with {text, label: 0|1} per line")
+    ev = subparsers.add_parser("evaluate-l2", help="AUC / accuracy of the L2 scorer and LLM judge on labelled JSONL",
+                               parents=parents)
+    ev.add_argument("labelled", type=existing_file, help="JSONL with {text, label: 0|1} per line")
     ev.add_argument("--classifier", default=None,
                     help="directory of a distilled classifier (card.json + weights); default: the domain's "
                          "current classifier under the data root")
-    ev.add_argument("--data-root", default=None, help="default: $TIER_ASSETS_DATA_ROOT or ./data")
     ev.add_argument("--llm-judge", action="store_true", help="also score with the raw LLM 0-5 judge (slow)")
     ev.add_argument("--llm-config", default=None,
                     help='LLM config as JSON, e.g. \'{"backend": "openai", "base_url": ..., "model": ...}\'')
-    ev.add_argument("--domain", default="en", choices=["en", "zh", "math", "code"])
-    ev.add_argument("--limit", type=int, default=None, help="evaluate only the first N rows")
+    ev.add_argument("--domain", default="en", choices=DOMAINS)
+    ev.add_argument("--limit", type=positive_int, default=None, help="evaluate only the first N rows")
     ev.add_argument("--out", default=None, help="also write the JSON report here")
     ev.set_defaults(func=cmd_evaluate_l2)

@@ -3,22 +3,25 @@
 Runs go through Dagster on the instance at ``$DAGSTER_HOME``, so `make ui` shows
 the materializations, their metadata, check results and lineage afterwards. The
 LLM tiers run with CPU-sized settings (``DEMO_CONFIG``): a few seeds per domain
-for the L2 classifier, small token budgets for L3 and L4.
+for the L2 classifier, small token budgets for L3 and L4. The console gets one
+line per run and a tiers x domains table; Dagster's event logs go to a file under
+``{data_root}/logs/`` unless ``verbose``.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
-from dagster import DagsterInstance
+import yaml
+from dagster import DagsterInstance, Definitions
 
+from tier_assets.cli import UserError
 from tier_assets.curation.sources import batch_from_registry, load_registry, manifest_path, read_manifest
 from tier_assets.curation.storage import TierStore
 from tier_assets.definitions import build_definitions
 from tier_assets.defs.partitions import BATCH_PARTITIONS_NAME, partition_key
-from tier_assets.runner import run_assets
+from tier_assets.runner import Progress, RunOutcome, console_output, log_path, print_summary, run_assets
 
 DEMO_BATCH = "demo-0001"
 # asset -> launchpad overrides (YAML) for a CPU demo of a few minutes
@@ -27,45 +30,66 @@ DEMO_CONFIG = {
     "l3_refined": "budget_tokens: 6000\nmax_new_tokens: 160\nmax_source_chars: 500\nmax_docs: 2",
     "l4_organized": "budget_tokens: 1200\nmax_new_tokens: 64\nmax_llm_docs: 1",
 }
+# the runs of one domain, in order; each needs the one before it
+DOMAIN_STEPS = (("l0_raw", "l1_filtered"), ("l2_classifier",), ("l2_selected", "l3_refined", "l4_organized"))
+FINAL_STEPS = (("l4_index",), ("tier_stats",))
 
 
 def ensure_batch(root: Path, batch: str, registry: str | None, instance: DagsterInstance) -> list[str]:
-    """Write the batch manifest from the registry (once) and add the batch partition."""
+    """Write the batch manifest from the registry (once) and add the batch partition; returns its domains."""
     if not manifest_path(root, batch).exists():
-        batch_from_registry(root, batch, load_registry(registry))
+        try:
+            batch_from_registry(root, batch, load_registry(registry))
+        except (OSError, ValueError, yaml.YAMLError) as exc:  # a missing, unreadable or malformed registry
+            raise UserError(f"cannot register batch {batch!r} from the source registry: {exc}") from exc
     if not instance.has_dynamic_partition(BATCH_PARTITIONS_NAME, batch):
         instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, [batch])
     return read_manifest(root, batch).domains
 
 
+def chosen_domains(in_batch: list[str], wanted: list[str] | None, batch: str) -> list[str]:
+    """The batch's domains, or the ``wanted`` ones, which must all be in the batch."""
+    missing = sorted(set(wanted or ()) - set(in_batch))
+    if missing:
+        raise UserError(f"batch {batch!r} has no source for domain(s) {', '.join(missing)}; "
+                        f"its domains: {', '.join(in_batch) or 'none'}")
+    return [d for d in in_batch if not wanted or d in wanted]
+
+
+def _partition(keys: tuple[str, ...], domain: str, batch: str) -> str:
+    """The classifier is partitioned by domain only; the tiers by domain x batch."""
+    return domain if keys == ("l2_classifier",) else partition_key(domain, batch)
+
+
+def run_domain(defs: Definitions, instance: DagsterInstance, domain: str, batch: str, progress: Progress) -> bool:
+    """L0 -> L4 for one domain of the batch; after a failed run the domain's later runs are skipped (False)."""
+    for n, keys in enumerate(DOMAIN_STEPS):
+        outcome = run_assets(defs, instance, list(keys), _partition(keys, domain, batch), DEMO_CONFIG,
+                             raise_on_error=False)
+        progress.record(outcome)
+        if not outcome.ok:
+            for later in DOMAIN_STEPS[n + 1:]:
+                progress.skip(list(later), _partition(later, domain, batch), f"{'+'.join(keys)} failed")
+            return False
+    return True
+
+
 def run_demo(data_root: str | None = None, batch: str = DEMO_BATCH, registry: str | None = None,
-             domains: list[str] | None = None) -> dict[str, dict[str, int]]:
+             domains: list[str] | None = None, verbose: bool = False) -> list[RunOutcome]:
+    """Register ``batch`` (once) and materialize every tier of its domains; returns every run's outcome."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     store = TierStore(data_root)
-    instance = DagsterInstance.get()
-    defs = build_definitions(str(store.root))
-    summary: dict[str, dict[str, int]] = {}
-    for domain in domains or ensure_batch(store.root, batch, registry, instance):
-        start = time.perf_counter()
-        key = partition_key(domain, batch)
-        steps = [(["l0_raw", "l1_filtered"], key), (["l2_classifier"], domain),
-                 (["l2_selected", "l3_refined", "l4_organized"], key)]
-        for keys, partition in steps:
-            print(f"[demo] {domain}/{batch}: materializing {', '.join(keys)} ...", flush=True)
-            if not run_assets(defs, instance, keys, partition, DEMO_CONFIG, raise_on_error=False):
-                raise SystemExit(f"[demo] {keys} for {domain}/{batch} failed; see `make ui` for the run's logs")
-        counts = {}
-        for tier in ("L0", "L1", "L2", "L3", "L4"):
-            refs = [r for r in store.partitions(tier) if r.domain == domain and r.batch == batch]
-            if refs:
-                counts[tier] = store.count(refs[0])
-                counts[f"{tier}_rejected"] = store.count(refs[0], "rejected")
-        summary[domain] = counts
-        print(f"[demo] {domain}: {counts} in {time.perf_counter() - start:.1f}s", flush=True)
-    run_assets(defs, instance, ["l4_index"])
-    run_assets(defs, instance, ["tier_stats"])
-    print(f"[demo] data root: {store.root}; catalog: {store.catalog_path}")
-    print('[demo] ask L4 with `tier-assets ask "what is ..."`')
-    print("[demo] open the UI with `make ui` (http://127.0.0.1:3000), or the catalog with "
-          f"`duckdb {store.catalog_path}`")
-    return summary
+    log = None if verbose else log_path(store, "demo")
+    with console_output(log) as console:
+        instance = DagsterInstance.get()
+        chosen = chosen_domains(ensure_batch(store.root, batch, registry, instance), domains, batch)
+        defs = build_definitions(str(store.root))
+        progress = Progress(len(chosen) * len(DOMAIN_STEPS) + len(FINAL_STEPS), console, "demo")
+        reached_l4 = [domain for domain in chosen if run_domain(defs, instance, domain, batch, progress)]
+        for keys in FINAL_STEPS:  # the index and stats over every L4 partition; pointless if none is new
+            if reached_l4:
+                progress.record(run_assets(defs, instance, list(keys), raise_on_error=False))
+            else:
+                progress.skip(list(keys), None, "no domain reached L4")
+    print_summary(store, [batch], progress, log, instance.root_directory)
+    return progress.outcomes
