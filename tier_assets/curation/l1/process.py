@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tier_assets.curation.atomic import atomic_path
 from tier_assets.curation.l1.decontam import Decontaminator
 from tier_assets.curation.l1.dedup import Dedup, compute_signatures
 from tier_assets.curation.l1.filters import default_filters
@@ -82,10 +83,8 @@ def signatures_path(store: TierStore, domain: str, batch: str, fingerprint: str)
 
 
 def _save_signatures(path: Path, table: pa.Table) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{time.time_ns()}.tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def earlier_signatures(store: TierStore, recipe: L1Recipe, batch: str, embedder: Any,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tier_assets.curation.atomic import write_json_atomic, write_lines_atomic
 from tier_assets.curation.l2.annotate import Annotation, Annotator
 from tier_assets.curation.l2.distill import QualityClassifier, Seed, distill
 from tier_assets.curation.l2.prompts import PROMPT_VERSION
@@ -178,16 +179,12 @@ def train_classifier(store: TierStore, recipe: L2Recipe, llm: LLM, progress: Pro
 
 def write_seeds(path: Path, docs: Sequence[dict[str, Any]], anns: Sequence[Annotation]) -> None:
     """Every seed with its annotation (label, judge score, signals, tags, unscored reason), for inspection."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for d, a in zip(docs, anns, strict=True):
-            row = {"doc_id": d["doc_id"], "batch": d.get("batch"), "source": d["source"], **a.to_dict(),
-                   "text": d["text"][:500]}
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    write_lines_atomic(path, (
+        json.dumps({"doc_id": d["doc_id"], "batch": d.get("batch"), "source": d["source"], **a.to_dict(),
+                    "text": d["text"][:500]}, ensure_ascii=False)
+        for d, a in zip(docs, anns, strict=True)))
 
 
 def set_current(base: Path, version: str) -> None:
-    tmp = base / ".current.json.tmp"
-    tmp.write_text(json.dumps({"version": version, "set_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
-    tmp.replace(base / "current.json")
+    write_json_atomic(base / "current.json",
+                      {"version": version, "set_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
