@@ -30,7 +30,8 @@ class LocalProcessRunLauncher(DefaultRunLauncher):
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
         starts = self._instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_START)
         if not starts or starts[-1].dagster_event is None or starts[-1].dagster_event.pid is None:
-            return CheckRunHealthResult(WorkerStatus.UNKNOWN, "the run has no RUN_START event with a pid yet")
+            # any status but RUNNING makes the daemon fail the run: never fail one that cannot be judged
+            return CheckRunHealthResult(WorkerStatus.RUNNING, "no RUN_START event with a pid yet; not judged")
         pid, started_at = starts[-1].dagster_event.pid, starts[-1].timestamp
         return worker_health(pid, started_at)
 
@@ -42,6 +43,8 @@ def worker_health(pid: int, started_at: float) -> CheckRunHealthResult:
         alive = proc.status() != psutil.STATUS_ZOMBIE and proc.create_time() <= started_at + START_SLACK_S
     except psutil.NoSuchProcess:
         alive = False
+    except psutil.AccessDenied:  # another user's process under that pid exists: do not fail what we cannot see
+        alive = True
     if alive:
         return CheckRunHealthResult(WorkerStatus.RUNNING, f"run worker process {pid} is alive")
     return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker process {pid} is gone (killed or crashed)")
