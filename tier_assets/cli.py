@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from typing import TYPE_CHECKING
 
 from tier_assets.curation.schema import DOMAINS
 from tier_assets.curation.storage import TierStore
+
+if TYPE_CHECKING:
+    from tier_assets.runner import RunOutcome
 
 
 class UserError(Exception):
@@ -48,13 +53,13 @@ def port(text: str) -> int:
     return int(text)
 
 
-def _cosine(text: str) -> float:
+def _finite_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not -1.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a cosine similarity in [-1, 1], got {text!r}")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
     return value
 
 
@@ -105,7 +110,8 @@ def common_options() -> argparse.ArgumentParser:
 def _run_options() -> argparse.ArgumentParser:
     runs = argparse.ArgumentParser(add_help=False)
     runs.add_argument("--verbose", action="store_true",
-                      help="print Dagster's full event logs here instead of {data_root}/logs/COMMAND-TIME.log")
+                      help="show Dagster's full event logs on the terminal instead of writing them to "
+                           "{data_root}/logs/COMMAND-TIME.log")
     return runs
 
 
@@ -116,7 +122,7 @@ def _require_tiers(store: TierStore) -> None:
                         " then `tier-assets backfill l0_raw` (and the tiers above); or give --data-root")
 
 
-def _exit_code(outcomes: list) -> int:
+def _exit_code(outcomes: list[RunOutcome]) -> int:
     """1 when any run failed (each was named on stderr with its partition and error), else 0."""
     return 1 if any(not o.ok for o in outcomes) else 0
 
@@ -313,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("ask", "search L4 knowledge; answers come with evidence text and lineage down to L0")
     p.add_argument("question", type=_question)
     p.add_argument("-k", type=positive_int, default=5, help="how many items (default 5)")
-    p.add_argument("--min-score", type=_cosine, default=0.3,
+    p.add_argument("--min-score", type=_finite_float, default=0.3,
                    help="leave out items whose cosine similarity to the question is below this (default 0.3)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_ask)

@@ -131,7 +131,7 @@ class Progress:
         elapsed = time.perf_counter() - self.start
         left = self.total - self.done
         eta = f"ETA {_duration(elapsed / self.done * left)}" if left else "done"
-        rate = f", {outcome.records / max(outcome.seconds, 1e-9):.1f} docs/s" if outcome.records else ""
+        rate = f", {outcome.records / max(outcome.seconds, 1e-9):.3g} docs/s" if outcome.records else ""
         what = (outcome.counts or "ok") if outcome.ok else f"FAILED: {outcome.error}"
         self.say(f"[{self.prefix} {self.done}/{self.total}] {outcome.label}: {what} "
                  f"({_duration(outcome.seconds)}{rate}; {eta})")

@@ -21,9 +21,13 @@ from tier_assets.cli import build_parser, main
 from .conftest import DEMO_DATA, REPO
 
 ENTRY_POINT = Path(sys.executable).parent / "tier-assets"
-SMALL_ZH_PAGES = ("9f4c1adb9f61d954f33a02ef1919248e69c007dcbe9d903a0e77b739779951da.html",
-                  "83bd4dfc1e736b9a3885adc1ba5e74148b888887f494dc4e3f375a335e419a94.html",
-                  "452b8128babdcbc570f7b2a9e1f0c33fdafaf93f6bf07a3ed60b7aa3c2dd79cb.html")
+# five of the smallest zh pages that L1 keeps: enough seeds (4) for the demo's classifier
+SMALL_ZH_PAGES = tuple(f"{h}.html" for h in (
+    "9f4c1adb9f61d954f33a02ef1919248e69c007dcbe9d903a0e77b739779951da",
+    "83bd4dfc1e736b9a3885adc1ba5e74148b888887f494dc4e3f375a335e419a94",
+    "45fcfa7d6741f4361646905a7fdbd1928f6c00e8d4ff29c44c9a51e40b6b2607",
+    "aa1432d872173fe865badf36b3687cdc114c8e8b2a1186c90d6117160201377a",
+    "090704b0cb2e2ae4e435507f38afe591b641a672afa133d7065f48992a444d9b"))
 
 
 @pytest.fixture
@@ -161,7 +165,8 @@ def test_add_batch_writes_under_the_given_data_root(env, capsys) -> None:
     (["ask", ""], "the question is empty"),
     (["ask", "   "], "the question is empty"),
     (["ask", "why?", "-k", "0"], "-k: expected a whole number >= 1"),
-    (["ask", "why?", "--min-score", "2"], "--min-score: expected a cosine similarity in [-1, 1]"),
+    (["ask", "why?", "--min-score", "nan"], "--min-score: expected a number, got 'nan'"),
+    (["ask", "why?", "--min-score", "high"], "--min-score: expected a number, got 'high'"),
     (["add-batch", "../escape"], "invalid batch key '../escape'"),
     (["demo", "--batch", "a|b"], "invalid batch key 'a|b'"),
     (["demo", "--domain", "xx"], "invalid choice: 'xx'"),
@@ -279,14 +284,14 @@ def test_demo_domain_from_an_empty_data_root(env) -> None:
     lines = done.stdout.splitlines()
     steps = [line for line in lines if line.startswith("[demo ")]
     assert [s.split("]")[0] for s in steps] == [f"[demo {n}/5" for n in range(1, 6)]
-    assert steps[0].startswith("[demo 1/5] l0_raw+l1_filtered [demo-0001|zh]: l0_raw 3 kept / 0 quarantined; "
+    assert steps[0].startswith("[demo 1/5] l0_raw+l1_filtered [demo-0001|zh]: l0_raw 5 kept / 0 quarantined; "
                                "l1_filtered ")
     assert "docs/s" in steps[0] and "ETA" in steps[0] and steps[-1].endswith("done)")
     assert " - DEBUG - " not in done.stdout + done.stderr and "Traceback" not in done.stderr
     header = lines.index(next(line for line in lines if line.startswith("tier ")))
     table = [line.split() for line in lines[header + 1:] if line.startswith("L")]
     assert [row[:2] for row in table][:3] == [["L0", "zh"], ["L1", "zh"], ["L2", "zh"]]
-    assert table[0][2:4] == ["3", "0"]
+    assert table[0][2:4] == ["5", "0"]
     assert any(line.startswith("full logs: ") for line in lines) and "make ui" in done.stdout
     runs = DagsterInstance.get().get_runs()
     assert len(runs) == 5 and all(r.status == DagsterRunStatus.SUCCESS for r in runs)
