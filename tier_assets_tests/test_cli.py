@@ -272,6 +272,7 @@ def test_verbose_prints_dagster_logs_instead_of_writing_a_file(env) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # the LLM tiers on 2 shared cores
 def test_demo_domain_from_an_empty_data_root(env) -> None:
     """`tier-assets demo --registry FILE --domain zh` on nothing: every tier through Dagster, a quiet console."""
     pages = env["tmp"] / "zh"
@@ -279,7 +280,8 @@ def test_demo_domain_from_an_empty_data_root(env) -> None:
     for name in SMALL_ZH_PAGES:
         (pages / name).write_bytes((DEMO_DATA / "zh" / "magic-html" / name).read_bytes())
     registry = write_registry(env["tmp"] / "zh.yaml", "zh-html", "zh", f"{pages}/*.html", "html")
-    done = entry_point(["demo", "--registry", str(registry), "--domain", "zh", "--data-root", str(env["root"])], env)
+    done = entry_point(["demo", "--registry", str(registry), "--domain", "zh", "--data-root", str(env["root"])], env,
+                       timeout=3500)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     steps = [line for line in lines if line.startswith("[demo ")]
