@@ -13,6 +13,7 @@ from tier_assets.defs.resources import LLMResource, TierStoreResource, default_d
 from tier_assets.defs.schedules import build_stale_schedule
 from tier_assets.defs.sensors import inbox_sensor
 from tier_assets.defs.stats import tier_stats
+from tier_assets.defs.tier_value import tier_value
 
 TIER_ASSETS = [l0_raw, l1_filtered, l2_selected, l3_refined, l4_organized]
 MODEL_ASSETS = [l2_classifier]  # partitioned by domain only
@@ -20,7 +21,7 @@ MODEL_ASSETS = [l2_classifier]  # partitioned by domain only
 
 def build_definitions(data_root: str | None = None, llm_config: str | None = None) -> Definitions:
     built = [*TIER_ASSETS, *MODEL_ASSETS, l4_index]
-    assets = [*built, tier_stats, *build_export_assets([a.key.to_user_string() for a in built])]
+    assets = [*built, tier_stats, *build_export_assets([a.key.to_user_string() for a in built]), tier_value]
     keys = [a.key.to_user_string() for a in assets]
     return Definitions(
         assets=assets,

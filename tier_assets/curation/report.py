@@ -92,6 +92,9 @@ def render_report(store: TierStore, stats: dict[str, list[Row]], top_n: int = TO
         ("dedup", "Duplicate clusters", _dedup(stats["dup_cluster_sizes"])),
         ("summary", "Tier summary by partition", _summary(stats["tier_summary"])),
     ]
+    tier_value = _tier_value(store)
+    if tier_value is not None:
+        sections.append(("tier-value", "Tier value measured by training", tier_value))
     badges = "".join(f'<span class="badge {"on" if t in present else "off"}">{t}</span>' for t in TIERS)
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     nav = "".join(f'<a href="#{sid}">{html.escape(title)}</a>' for sid, title, _ in sections)
@@ -371,6 +374,30 @@ def _summary(rows: list[Row]) -> str:
         ("est_tokens", "est. tokens", _int),
     ]
     return _table(rows, cols)
+
+
+def _tier_value(store: TierStore) -> str | None:
+    """The latest ``tier-assets verify-tiers`` results (table, plot, conclusions), when a run wrote them."""
+    from tier_assets.curation.tier_value import load_results, table_rows
+    from tier_assets.curation.tier_value.summary import plot_png
+
+    results = load_results(store)
+    if results is None:
+        return None
+    rows = table_rows(results)
+    versions = results["versions"]
+    lede = (
+        f"{results['domain']} arms, {results['mode']} proxy, mean [95% CI] over {len(results['config']['seeds'])} "
+        f"seed(s), {results['created']}; held-out: {results['heldout']['scored_texts']} texts "
+        f"({results['heldout']['removed']} removed for overlapping training data); L2 classifier "
+        f"{versions['l2_classifier']}, tokenizer {versions['tokenizer']}, proxy config {versions['proxy_config']}"
+    )
+    plot = base64.b64encode(plot_png(results)).decode("ascii")
+    words = "".join(f"<li>{html.escape(line)}</li>" for line in results["conclusions"])
+    return (
+        f'<p class="lede">{html.escape(lede)}</p>{_table(rows, [(k, k, str) for k in rows[0]])}'
+        f'<img class="plot" alt="tier value per arm" src="data:image/png;base64,{plot}"><ul>{words}</ul>'
+    )
 
 
 # ---------------------------------------------------------------- helpers
