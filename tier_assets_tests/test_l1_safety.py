@@ -160,6 +160,54 @@ def test_content_terms_zh_hard_negatives_survive(text: str) -> None:
     assert ContentSafetyFilter(safety("zh")).check(doc(text)) is None
 
 
+# the real 05925.net page (bench set): an adult site whose text is only its disclaimer
+ADULT_DISCLAIMER_ZH = ("网站地图\n郑重声明：我们立足于美利坚合众国，对美利坚合众国华人服务，未经授权禁止复制或建立镜像，"
+                       "请未成年网友自觉离开！\n警告：本站所有内容均来自广大网友分享上传\nCopyright 2017-2027")
+BRACKET_SPAM_ZH = ("关于最新相关内容：她说另有警察受伤。" + "".join(f"【{c}】" for c in "随着经济社会的发展以及女性收入和教育程度的提高"
+                   "不少人的婚姻观念也发生了变化香港中文大学校长被大批学生包围") + "新华社香港电。")
+ONE_TERM_SHORT_ZH = "在线点播 最新影片 热门推荐 三级片 排行榜 会员中心 联系我们 网站地图"
+# a long film-review page that names one adult genre once, on a numeric host (1905.com is a real film site)
+FILM_REVIEW_ZH = ("这部电影讲述了一个普通家庭在时代变迁中的命运沉浮，导演用克制的镜头语言记录了父母与子女之间的隔阂与和解。"
+                  * 12 + "影片曾被误传为三级片，其实只是一部严肃的家庭剧。")
+INTERNET_CAFE_ZH = "本网吧实行实名登记制度，未成年人请勿入内，请顾客遵守上网规定，文明上网，爱护设备。" * 3
+
+
+def test_zh_adult_disclaimer_page_is_adult() -> None:
+    d = doc(ADULT_DISCLAIMER_ZH, "http://example-video.net/index.php/vod/type/id/53.html")
+    verdict = ContentSafetyFilter(safety("zh")).check(d)
+    assert verdict is not None and verdict[0] == "safety:content_terms:adult"
+    assert d["signals"]["safety"]["terms"]["adult"]["hard"] >= 2
+
+
+def test_zh_character_bracketing_spam_is_spam() -> None:
+    verdict = ContentSafetyFilter(safety("zh")).check(doc(BRACKET_SPAM_ZH))
+    assert verdict is not None and verdict[0] == "safety:content_terms:spam"
+
+
+def test_zh_numeric_host_needs_one_hard_term_only_on_a_short_page() -> None:
+    f = ContentSafetyFilter(safety("zh"))
+    assert f.check(doc(ONE_TERM_SHORT_ZH, "http://news.example.com/list.html")) is None
+    on_numeric = doc(ONE_TERM_SHORT_ZH, "http://096355.com/video/11073.html")
+    verdict = f.check(on_numeric)
+    assert verdict is not None and verdict[0] == "safety:content_terms:adult"
+    assert on_numeric["signals"]["safety"]["suspicious_host"] == "096355.com"
+    assert f.check(doc(ONE_TERM_SHORT_ZH, "http://096355.com/x")) == verdict
+    assert ContentSafetyFilter(safety("zh", suspicious_host_pattern=None)).check(
+        doc(ONE_TERM_SHORT_ZH, "http://096355.com/x")) is None
+
+
+@pytest.mark.parametrize(("text", "url"), [(FILM_REVIEW_ZH, "https://www.1905.com/news/1.shtml"),
+                                           (INTERNET_CAFE_ZH, "http://wangba.example.cn/notice.html")],
+                         ids=["film_review_numeric_host", "internet_cafe_notice"])
+def test_zh_new_signals_keep_hard_negatives(text: str, url: str) -> None:
+    assert ContentSafetyFilter(safety("zh")).check(doc(text, url)) is None
+
+
+def test_bad_suspicious_host_pattern_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="suspicious_host_pattern"):
+        safety("zh", suspicious_host_pattern="(")
+
+
 # ------------------------------------------------------------------------------------------------ toxicity
 
 ABUSIVE_EN = "\n".join([

@@ -63,6 +63,8 @@ class SafetyConfig:
     soft_min_distinct: int = 3  # one word repeated (a patent's "vibrator") is not a theme
     soft_min_hard_hits: int = 1  # clinical pages dense in soft terms but with no explicit term survive
     soft_density: float = 12.0  # hard + soft terms per 1,000 units
+    suspicious_host_pattern: str | None = None  # hosts (numeric adult / gambling domains) held to a lower bar
+    suspicious_host_min_hard_hits: int = 1  # min_hard_hits on such a host
     toxicity: bool = True
     toxicity_threshold: float = 0.5  # share of offensive lines
     toxicity_line_probability: float = 0.8  # a line is offensive at this model probability
@@ -70,7 +72,7 @@ class SafetyConfig:
     toxicity_max_lines: int = 200  # lines judged per page (the first ones): bounds the cost of huge pages
 
     def __post_init__(self) -> None:
-        check_at_least_one(self, "url_soft_threshold", "min_hard_hits", "soft_min_hits", "soft_min_distinct",
+        check_at_least_one(self, "url_soft_threshold", "min_hard_hits", "suspicious_host_min_hard_hits", "soft_min_hits", "soft_min_distinct",
                            "toxicity_min_lines", "toxicity_max_lines",
                            integer=True)
         check_non_negative(self, "hard_density", "soft_density")
@@ -84,6 +86,8 @@ class SafetyConfig:
                 if unknown:
                     raise ValueError(f"SafetyConfig.content_terms[{language!r}][{category!r}]: unknown tier(s) "
                                      f"{unknown}; known: {list(TERM_TIERS)}")
+        if self.suspicious_host_pattern is not None:
+            _compile_pattern(self.suspicious_host_pattern, "suspicious_host_pattern")
         for entry in self.all_entries():
             if is_file_entry(entry):
                 resolve_list_path(entry)
@@ -247,40 +251,66 @@ def tokens(text: str, language: str) -> list[str] | str:
     return text if language == "zh" else _TOKEN.findall(text)
 
 
-@dataclass(frozen=True)
-class TermSet:
-    """Literal terms as token tuples (matched by n-gram lookup, linear in the text) plus ``re:`` patterns."""
+Label = tuple[str, str]  # (category, tier)
 
-    terms: frozenset[tuple[str, ...]]
+
+@dataclass(frozen=True)
+class TermIndex:
+    """Every category's hard and soft terms of one language, matched in one pass over the text.
+
+    Chinese literals are one alternation (longest first) scanned by the regex engine; other languages look
+    token n-grams up in one dict (one pass per term length, not per category). ``re:`` patterns are one
+    alternation with a named group per label. A match is ``(label, term)``."""
+
+    literals: dict[tuple[str, ...], tuple[Label, ...]]
     lengths: tuple[int, ...]
-    pattern: re.Pattern[str] | None
+    literal_regex: re.Pattern[str] | None  # Chinese only
+    pattern_regex: re.Pattern[str] | None
+    group_labels: dict[str, Label]
+    language: str
 
     @classmethod
-    def build(cls, entries: list[str], language: str) -> TermSet:
-        items = expand(entries)
-        terms = frozenset(tuple(tokens(t.lower(), language)) for t in items if not t.startswith("re:"))
-        terms = frozenset(t for t in terms if t)
-        patterns = [f"(?:{t[3:]})" for t in items if t.startswith("re:")]
-        return cls(terms, tuple(sorted({len(t) for t in terms})),
-                   re.compile("|".join(patterns)) if patterns else None)
+    def build(cls, categories: dict[str, dict[str, list[str]]], language: str) -> TermIndex:
+        literals: dict[tuple[str, ...], list[Label]] = {}
+        groups: list[str] = []
+        group_labels: dict[str, Label] = {}
+        for category in sorted(categories):
+            for tier in TERM_TIERS:
+                label = (category, tier)
+                items = expand(categories[category].get(tier, []))
+                for term in (t for t in items if not t.startswith("re:")):
+                    key = tuple(tokens(term.lower(), language))
+                    if key and label not in literals.setdefault(key, []):
+                        literals[key].append(label)
+                patterns = [f"(?:{t[3:]})" for t in items if t.startswith("re:")]
+                if patterns:
+                    name = f"g{len(groups)}"
+                    group_labels[name] = label
+                    groups.append(f"(?P<{name}>{'|'.join(patterns)})")
+        literal_regex = None
+        if language == "zh" and literals:
+            ordered = sorted(("".join(k) for k in literals), key=lambda t: (-len(t), t))
+            literal_regex = re.compile("|".join(map(re.escape, ordered)))
+        return cls({k: tuple(v) for k, v in literals.items()}, tuple(sorted({len(k) for k in literals})),
+                   literal_regex, re.compile("|".join(groups)) if groups else None, group_labels, language)
 
-    def matches(self, units: list[str] | str, lowered: str) -> list[tuple[str, ...]]:
-        """Every occurrence (a term tuple, or ``("re:", match)`` for a pattern)."""
-        found: list[tuple[str, ...]] = []
-        for n in self.lengths:
-            found.extend(filter(self.terms.__contains__, zip(*(units[k:] for k in range(n)), strict=False)))
-        if self.pattern is not None:
-            found.extend(("re:", m.group(0)) for m in self.pattern.finditer(lowered))
+    def matches(self, lowered: str) -> list[tuple[Label, str]]:
+        """Every occurrence of every term in ``lowered`` (already lower-cased)."""
+        found: list[tuple[Label, str]] = []
+        if self.literal_regex is not None:
+            for m in self.literal_regex.finditer(lowered):
+                found.extend((label, m.group(0)) for label in self.literals[tuple(m.group(0))])
+        elif self.literals:
+            units = _TOKEN.findall(lowered)
+            for n in self.lengths:
+                for gram in zip(*(units[k:] for k in range(n)), strict=False):
+                    labels = self.literals.get(gram)
+                    if labels:
+                        found.extend((label, " ".join(gram)) for label in labels)
+        if self.pattern_regex is not None:
+            for m in self.pattern_regex.finditer(lowered):
+                found.append((self.group_labels[m.lastgroup or ""], f"re:{m.group(0)}"))
         return found
-
-
-@dataclass(frozen=True)
-class TermMatcher:
-    """One category's hard and soft terms."""
-
-    category: str
-    hard: TermSet
-    soft: TermSet
 
 
 def count_units(text: str, language: str) -> int:
@@ -297,30 +327,41 @@ class ContentSafetyFilter(Filter):
         self.config = config
         self.language = config.language
         language = self.language or ""
-        categories = config.content_terms.get(language, {})
-        self.matchers = [TermMatcher(cat, TermSet.build(tiers.get("hard", []), language),
-                                     TermSet.build(tiers.get("soft", []), language))
-                         for cat, tiers in sorted(categories.items())]
+        self.index = TermIndex.build(config.content_terms.get(language, {}), language)
+        self.enabled = bool(self.index.literals or self.index.pattern_regex)
+        pattern = config.suspicious_host_pattern
+        self.suspicious_host = re.compile(pattern) if pattern else None
+
+    def min_hard_hits(self, doc: Doc) -> int:
+        """The recipe's ``min_hard_hits``, or the lower bar on a suspicious host (records the signal)."""
+        host = url_host(doc.get("url") or "")
+        if self.suspicious_host is not None and host and self.suspicious_host.search(host):
+            add_signals(doc, "safety", {"suspicious_host": host})
+            return self.config.suspicious_host_min_hard_hits
+        return self.config.min_hard_hits
 
     def measure(self, text: str) -> dict[str, dict[str, int]]:
-        """Hard and soft hit counts and distinct soft terms per category (only categories with a hit)."""
-        lowered = text.lower()
-        units = tokens(lowered, self.language or "")
-        hits = {}
-        for m in self.matchers:
-            hard, soft = m.hard.matches(units, lowered), m.soft.matches(units, lowered)
-            if hard or soft:
-                hits[m.category] = {"hard": len(hard), "soft": len(soft), "distinct": len(set(hard) | set(soft))}
+        """Hard and soft hit counts and distinct terms per category (only categories with a hit)."""
+        hits: dict[str, dict[str, int]] = {}
+        distinct: dict[str, set[str]] = {}
+        for (category, tier), term in self.index.matches(text.lower()):
+            counts = hits.setdefault(category, {"hard": 0, "soft": 0, "distinct": 0})
+            counts[tier] += 1
+            distinct.setdefault(category, set()).add(term)
+        for category, terms in distinct.items():
+            hits[category]["distinct"] = len(terms)
         return hits
 
-    def decide(self, hits: dict[str, dict[str, int]], units: int) -> tuple[str, str] | None:
+    def decide(self, hits: dict[str, dict[str, int]], units: int,
+               min_hard_hits: int | None = None) -> tuple[str, str] | None:
         """The first category over a threshold: (category, detail), else None."""
         c = self.config
+        min_hard = c.min_hard_hits if min_hard_hits is None else min_hard_hits
         per_k = 1000 / max(units, 1)
         for category, n in sorted(hits.items(), key=lambda kv: -(kv[1]["hard"] * 4 + kv[1]["soft"])):
             hard_density = n["hard"] * per_k
             all_density = (n["hard"] + n["soft"]) * per_k
-            if n["hard"] >= c.min_hard_hits and hard_density >= c.hard_density:
+            if n["hard"] >= min_hard and hard_density >= c.hard_density:
                 return category, (f"{n['hard']} hard terms, {hard_density:.1f} per 1,000 units "
                                   f">= hard_density {c.hard_density}")
             if (n["hard"] >= c.soft_min_hard_hits and n["hard"] + n["soft"] >= c.soft_min_hits
@@ -330,13 +371,13 @@ class ContentSafetyFilter(Filter):
         return None
 
     def check(self, doc: Doc) -> Verdict:
-        if not self.config.content_filter or not self.matchers:
+        if not self.config.content_filter or not self.enabled:
             return None
         text = doc.get("text") or ""
         hits = self.measure(text)
         units = count_units(text, self.language or "")
         add_signals(doc, "safety", {"terms": hits, "units": units})
-        decision = self.decide(hits, units)
+        decision = self.decide(hits, units, self.min_hard_hits(doc))
         if decision is None:
             return None
         category, detail = decision
