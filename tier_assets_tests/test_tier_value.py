@@ -33,7 +33,8 @@ from tier_assets.curation.tier_value import (
 )
 from tier_assets.curation.tier_value.arms import builtin_spec, export_arm
 from tier_assets.curation.tier_value.evalsets import load_mmlu, load_texts, screen_heldout, training_index
-from tier_assets.curation.tier_value.run import compare, mean_ci
+from tier_assets.curation.tier_value.run import _what_fits
+from tier_assets.curation.tier_value.summary import compare, mean_ci
 from tier_assets_tests.conftest import DEMO_DATA
 
 CLASSIFIER = "clf-test-v1"
@@ -160,8 +161,11 @@ def test_short_arm_refused_when_asked(store: TierStore) -> None:
 
 
 def test_budget_over_the_time_limit_is_refused_with_an_estimate(store: TierStore) -> None:
-    with pytest.raises(BudgetTooLarge, match=r"estimated \d+s exceeds the time limit .* lower the token budget"):
+    with pytest.raises(BudgetTooLarge, match=r"estimated \d+s exceeds the time limit .* evaluation alone does not"):
         verify_tiers(store, _config(time_limit_s=1e-6, arms=("L1", "L2")), log=lambda _: None)
+    # 100s of training + 20s of evaluation against a 65s limit: 45s of room for training -> 0.9 x 45% of the budget
+    advice = _what_fits(_config(token_budget=10_000, time_limit_s=65.0), {"total_s": 120.0, "eval_s": 20.0})
+    assert advice == "lower the token budget to about 4,050 or raise the limit"
 
 
 def test_differences_inside_the_noise_are_said_in_words() -> None:
@@ -247,3 +251,11 @@ def test_decay_mode_continues_smollm2_on_a_target_general_mix(store: TierStore, 
         assert math.isfinite(row["heldout_perplexity"]["mean"]) and row["heldout_perplexity"]["ci_low"] is None
         assert row["train_tokens"] % (4 * 64) == 0 and 0 < row["arm_train_tokens"] < row["train_tokens"]
     assert any("one seed" in line for line in results["conclusions"])
+
+
+def test_an_arm_too_small_to_train_is_said_in_words() -> None:
+    from tier_assets.curation.tier_value.summary import conclusions
+
+    row = {"arm": "L2+L3", "short": True, "train_tokens": 0, "shortfalls": ["L3/en: requested 10 tokens"],
+           "mmlu_accuracy": None}
+    assert conclusions([row], [], 0) == ["arm L2+L3 was not trained: it holds fewer tokens than one batch"]

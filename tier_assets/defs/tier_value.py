@@ -32,7 +32,7 @@ class ProxyLaunchConfig(Config):
 
 
 class TierValueLaunchConfig(Config):
-    """Launchpad settings; the defaults are the CPU demo scale (3 arms x 3 seeds in about ten minutes)."""
+    """Launchpad settings; the defaults are the CPU demo scale (4 arms x 3 seeds, about ten minutes on 2 cores)."""
 
     domain: str = "en"
     token_budget: int = 40_000

@@ -88,8 +88,8 @@ def _verify(store: TierStore, config: TierValueConfig, device: str, log: Callabl
     if estimate["total_s"] > config.time_limit_s:
         raise BudgetTooLarge(
             f"estimated {estimate['total_s']:.0f}s exceeds the time limit of {config.time_limit_s:.0f}s "
-            f"({estimate['seconds_per_step']:.3f}s per step x {estimate['train_steps']} steps + evaluation); "
-            f"lower the token budget to about {_fitting_budget(config, estimate):,} or raise the limit"
+            f"({estimate['seconds_per_step']:.3f}s per step x {estimate['train_steps']} steps + "
+            f"{estimate['eval_s']:.0f}s evaluation); {_what_fits(config, estimate)}"
         )
 
     runs = []
@@ -175,10 +175,14 @@ def _estimate_seconds(new_model: Callable[[int], torch.nn.Module], arms: list[_A
             "total_s": per_step * steps + eval_s}
 
 
-def _fitting_budget(config: TierValueConfig, estimate: dict[str, Any]) -> int:
+def _what_fits(config: TierValueConfig, estimate: dict[str, Any]) -> str:
+    """The advice for a run over its time limit: a token budget that fits, or fewer evaluation items."""
+    room = config.time_limit_s - estimate["eval_s"]
     train_s = estimate["total_s"] - estimate["eval_s"]
-    room = max(0.0, config.time_limit_s - estimate["eval_s"])
-    return max(1, int(config.token_budget * room / train_s * 0.9)) if train_s > 0 else config.token_budget
+    if room <= 0 or train_s <= 0:
+        return "evaluation alone does not fit: lower the MMLU items / held-out tokens or raise the limit"
+    return f"lower the token budget to about {max(1, int(config.token_budget * room / train_s * 0.9)):,} " \
+           "or raise the limit"
 
 
 def _train_and_evaluate(model: torch.nn.Module, arm: _Arm, seed: int, codec: proxy.Codec,
