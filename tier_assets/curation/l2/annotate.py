@@ -36,7 +36,14 @@ import numpy as np
 
 from tier_assets.curation.l2 import prompts
 from tier_assets.curation.l2.textstats import text_stats
-from tier_assets.curation.models.llm import DEFAULT_LLM_ID, LLM, LLMError, LLMUnsupported, load_llm
+from tier_assets.curation.models.llm import (
+    DEFAULT_LLM_ID,
+    LLM,
+    LLMError,
+    LLMUnsupported,
+    load_llm,
+    refusal_reason,
+)
 
 
 @dataclass(frozen=True)
@@ -267,7 +274,8 @@ class Annotator:
         if retry:
             gens = self.llm.generate([msgs[i] for i in retry], self.fallback_max_tokens, 0.0)
             for i, gen in zip(retry, gens, strict=True):
-                score, why = parse_score(gen.text)
+                refused = refusal_reason(gen)  # the LLM prompt guard found L1 content terms in the prompt
+                score, why = (None, refused) if refused else parse_score(gen.text)
                 out[i] = (score, "generation", why) if score is not None else (None, None, why)
         return out
 

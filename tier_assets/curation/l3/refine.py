@@ -43,7 +43,7 @@ from tier_assets.curation.l3.verify import (
 )
 from tier_assets.curation.llm_cache import LLMCache, Request
 from tier_assets.curation.models.embedder import Embedder
-from tier_assets.curation.models.llm import LLM, Generation
+from tier_assets.curation.models.llm import LLM, Generation, refusal_reason
 from tier_assets.curation.pipeline import Doc, reject
 from tier_assets.curation.schema import derive_doc_id, stable_id
 from tier_assets.curation.validation import (
@@ -311,6 +311,10 @@ class _Run:
             job.generation = gen
             self.budget.settle(job.gen_hold, gen.tokens_in + gen.tokens_out, "generate")
             self.count(job.fmt, "attempted")
+            refused = refusal_reason(gen)
+            if refused:  # the LLM prompt guard found L1 content terms in the prompt
+                self.fail(job, "l3_safety", refused, "prompt refused by the LLM prompt guard")
+                continue
             parsed = parse_output(job.fmt, job.variant, job.doc["domain"], gen.text, gen.finish_reason,
                                   job.excerpt, instructions(job.prompt), cfg.copy_threshold)
             if isinstance(parsed, Failure):

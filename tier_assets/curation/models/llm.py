@@ -9,10 +9,18 @@ reference-LM fluency signal, as CCNet / DCLM use).
 
 A prompt is either a string (one user message) or a list of chat messages
 ``[{"role": ..., "content": ...}]``; the chat template is applied by the backend.
+
+Every backend's ``generate`` / ``next_token_logprobs`` / ``perplexity`` goes through a prompt guard (defence
+in depth behind L1's content safety): a prompt dense in the L1 content terms (the same lists and thresholds,
+``safety:`` of the L1 recipe, every language's lists) never reaches the model. Its slot in the batch gets a
+refusal instead, so the callers' accounting stays intact: a :class:`Generation` with empty text and
+``finish_reason`` ``safety:prompt:<category>`` (:func:`refusal_reason`), log-probabilities all ``-inf``,
+perplexity NaN. The safe prompts of the batch run as usual.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -55,6 +63,69 @@ class Generation:
     finish_reason: str  # "stop" (end of turn) or "length" (hit max_new_tokens)
 
 
+SAFETY_REFUSAL_PREFIX = "safety:prompt:"
+
+
+def refusal_reason(gen: Generation) -> str | None:
+    """``safety:prompt:<category>`` when the prompt guard refused the prompt, else None."""
+    return gen.finish_reason if gen.finish_reason.startswith(SAFETY_REFUSAL_PREFIX) else None
+
+
+@lru_cache(maxsize=1)
+def _content_filters() -> tuple[Any, ...]:
+    """The L1 content term filters of every language the L1 recipe has lists for (loaded once)."""
+    from tier_assets.curation.l1.recipe import load_l1_recipe  # lazy: keeps the model layer light to import
+    from tier_assets.curation.l1.safety import ContentSafetyFilter
+
+    base = load_l1_recipe("en").safety
+    return tuple(ContentSafetyFilter(load_l1_recipe("en", {"safety": {"language": language}}).safety)
+                 for language in sorted(base.content_terms))
+
+
+def prompt_text(prompt: Prompt) -> str:
+    """All the text of a prompt (every message's content)."""
+    return "\n".join(m.get("content") or "" for m in as_messages(prompt))
+
+
+def unsafe_category(text: str) -> str | None:
+    """The L1 content-term category ``text`` is rejected for in any language, else None."""
+    for content_filter in _content_filters():
+        verdict = content_filter.check({"text": text, "url": None, "signals": {}})
+        if verdict is not None:
+            return verdict[0].rsplit(":", 1)[-1]
+    return None
+
+
+def _guarded(method: Callable[..., list[Any]], refusal: Callable[[str, tuple, dict], Any],
+             text_of: Callable[[Any], str]) -> Callable[..., list[Any]]:
+    """``method`` called with only the safe items of its batch; each unsafe one gets ``refusal(reason)``."""
+
+    @functools.wraps(method)
+    def guarded(self: LLM, items: Sequence[Any], *args: Any, **kwargs: Any) -> list[Any]:
+        if not self.prompt_guard:
+            return method(self, items, *args, **kwargs)
+        reasons = [unsafe_category(text_of(item)) for item in items]
+        safe = [item for item, reason in zip(items, reasons, strict=True) if reason is None]
+        answers = iter(method(self, safe, *args, **kwargs) if safe else [])
+        return [next(answers) if reason is None else refusal(SAFETY_REFUSAL_PREFIX + reason, args, kwargs)
+                for reason in reasons]
+
+    guarded.__wrapped_by_prompt_guard__ = True  # type: ignore[attr-defined]
+    return guarded
+
+
+def _candidates(args: tuple, kwargs: dict) -> Sequence[str]:
+    return kwargs["candidates"] if "candidates" in kwargs else args[0]
+
+
+_GUARDS: dict[str, tuple[Callable[[str, tuple, dict], Any], Callable[[Any], str]]] = {
+    "generate": (lambda reason, args, kwargs: Generation("", 0, 0, reason), prompt_text),
+    "next_token_logprobs": (lambda reason, args, kwargs: dict.fromkeys(_candidates(args, kwargs), -math.inf),
+                            prompt_text),
+    "perplexity": (lambda reason, args, kwargs: math.nan, str),
+}
+
+
 def as_messages(prompt: Prompt) -> list[Message]:
     """A string prompt becomes one user message; a message list is used as is."""
     return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
@@ -73,6 +144,16 @@ class LLM(ABC):
 
     model_id: str
     backend: str
+    prompt_guard: bool = True  # set False on an instance to send every prompt unchecked
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every backend's model calls go through the prompt guard, whichever subclass defines them."""
+        super().__init_subclass__(**kwargs)
+        for name, (refusal, text_of) in _GUARDS.items():
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "__isabstractmethod__", False) \
+                    and not getattr(method, "__wrapped_by_prompt_guard__", False):
+                setattr(cls, name, _guarded(method, refusal, text_of))
 
     @abstractmethod
     def generate(self, prompts: Sequence[Prompt], max_new_tokens: int = 256,
