@@ -260,3 +260,16 @@ def test_an_arm_too_small_to_train_is_said_in_words() -> None:
     row = {"arm": "L2+L3", "short": True, "train_tokens": 0, "shortfalls": ["L3/en: requested 10 tokens"],
            "mmlu_accuracy": None}
     assert conclusions([row], [], 0) == ["arm L2+L3 was not trained: it holds fewer tokens than one batch"]
+
+
+def test_mmlu_accuracy_is_judged_against_what_guessing_gives() -> None:
+    from tier_assets.curation.tier_value.summary import chance_band, conclusions
+
+    low, high = chance_band(200)
+    assert round(low, 3) == 0.19 and round(high, 3) == 0.31
+    rows = [{"arm": a, "short": False, "train_tokens": 1, "mmlu_accuracy": {"mean": m}}
+            for a, m in (("L1", 0.27), ("L2", 0.24))]
+    assert "within what guessing gives on 200 items" in conclusions(rows, [], 200)[0]
+    rows[1]["mmlu_accuracy"]["mean"] = 0.36
+    assert conclusions(rows, [], 200) == ["MMLU accuracy above what guessing gives on 200 items (up to 31.0%): "
+                                          "L2 (36.0%)"]

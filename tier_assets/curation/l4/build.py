@@ -3,9 +3,12 @@
 Rule items come from every document; LLM extraction runs best-first (score,
 then doc id) while the token budget lasts, and each batch's claims are judged
 right after it, so the judge is paid from the same budget and a run never
-extracts what it can no longer verify. Every item that is not kept goes to the
-rejected set with its stage and reason (extraction outputs that do not parse,
-claims without evidence, failed verification); merged duplicates live on inside
+extracts what it can no longer verify. Every item first passes the knowledge
+checks (``checks.py``: no opinions, fragments, context-bound or time-relative
+claims, promotion; free, so before the paid judge). Every item that is not kept
+goes to the rejected set with its stage and reason (extraction outputs that do
+not parse, claims without evidence, ``l4_check:<name>`` knowledge checks, failed
+verification); merged duplicates live on inside
 their kept record (``members`` and ``evidence``), so extracted items = sum of
 ``members`` over kept records + rejected items.
 """
@@ -21,6 +24,7 @@ from tier_assets.curation import llm_cache
 from tier_assets.curation.l3.budget import TokenBudget, prompt_tokens
 from tier_assets.curation.l3.prompts import code_language
 from tier_assets.curation.l3.refine import rank_by_score, source_span
+from tier_assets.curation.l4.checks import CHECK_STAGE, screen_items
 from tier_assets.curation.l4.config import L4Config
 from tier_assets.curation.l4.extract import (
     EXTRACT_PROMPT_VERSION,
@@ -41,7 +45,7 @@ from tier_assets.curation.schema import derive_doc_id, stable_id
 
 def _rejected(parent: Doc | Item, kind: str, text: str, method: str, stage: str, reason: str, detail: str,
               models: dict[str, str], pointer: dict[str, Any] | None = None,
-              verification: dict[str, Any] | None = None) -> Doc:
+              verification: dict[str, Any] | None = None, subject: str | None = None) -> Doc:
     doc_id = parent.doc_id if isinstance(parent, Item) else str(parent["doc_id"])
     domain = parent.domain if isinstance(parent, Item) else parent["domain"]
     batch = parent.batch if isinstance(parent, Item) else parent["batch"]
@@ -49,7 +53,7 @@ def _rejected(parent: Doc | Item, kind: str, text: str, method: str, stage: str,
     rec = {
         "doc_id": derive_doc_id("L4", [doc_id], variant=f"rejected:{method}:{kind}:{where}:{stable_id(text)}"),
         "parent_ids": [doc_id], "tier": "L4", "domain": domain, "batch": batch, "text": text,
-        "signals": {STAGE: {"kind": kind, "methods": [method], "evidence": [pointer] if pointer else [],
+        "signals": {STAGE: {"kind": kind, "subject": subject, "methods": [method], "evidence": [pointer] if pointer else [],
                             "verification": verification or {}, "prompt_version": EXTRACT_PROMPT_VERSION}},
         "models": dict(models),
     }
@@ -78,14 +82,21 @@ def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Em
     rejected: list[Doc] = []
     extracted = Counter[str]()
 
-    def fail(item: Item, reason: str, detail: str) -> None:
-        rejected.append(_rejected(item, item.kind, item.text, item.method, "l4_verify", reason, detail, models,
-                                  item.pointer(), item.verification))
+    def fail(item: Item, reason: str, detail: str, stage: str = "l4_verify") -> None:
+        rejected.append(_rejected(item, item.kind, item.text, item.method, stage, reason, detail, models,
+                                  item.pointer(), item.verification, item.subject))
+
+    def knowledge(items: list[Item]) -> list[Item]:
+        """The items that pass the knowledge checks (free, so run before the paid judge); the rest rejected."""
+        ok, bad = screen_items(items, config.max_item_chars)
+        for item, failure in bad:
+            fail(item, failure.reason, failure.detail, CHECK_STAGE)
+        return ok
 
     if config.rule_extraction:
         items = [it for d in source_docs for it in rule_items(d, config)]
         extracted["rule"] += len(items)
-        ok, bad = verify_items(items, sources, None, config)
+        ok, bad = verify_items(knowledge(items), sources, None, config)
         verified += ok
         for item, reason, detail in bad:
             fail(item, reason, detail)
@@ -138,7 +149,7 @@ def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Em
                 claimed += items
                 for kind, text, why, detail in failures:
                     rejected.append(_rejected(doc, kind, text, "llm", "l4_extract", why, detail, models))
-            ok, bad = verify_items(claimed, sources, llm, config, budget, priors, cache)
+            ok, bad = verify_items(knowledge(claimed), sources, llm, config, budget, priors, cache)
             verified += ok
             for item, reason, detail in bad:
                 fail(item, reason, detail)

@@ -22,6 +22,8 @@ class L4Config:
     which also pays the entailment judge; ``max_new_tokens`` is capped by what is
     left, and each extraction call keeps ``judge_reserve_tokens`` back for judging
     its claims; ``no_repeat_ngram`` is the local decoding loop guard, as in L3).
+    Knowledge checks: an item longer than ``max_item_chars`` is rejected
+    (``l4_check:too_long``), as is one failing any rule of ``checks.py``.
     Verification: an item's key terms must cover ``min_term_coverage`` of its evidence span, and an LLM item's calibrated entailment P(Yes) must reach
     ``min_entailment``. Organization: items of one kind whose embeddings have
     cosine >= ``merge_threshold`` are one item; the topic is the nearest topic
@@ -42,6 +44,7 @@ class L4Config:
     max_items_per_doc: int = 20
     min_sentence_chars: int = 25
     max_sentence_chars: int = 400
+    max_item_chars: int = 600
     min_term_coverage: float = 0.6
     judge: bool = True
     judge_calibrated: bool = True
@@ -57,5 +60,6 @@ class L4Config:
         check_ngram_guard(self, "no_repeat_ngram")
         check_order(self, "min_new_tokens", "max_new_tokens")
         check_order(self, "min_sentence_chars", "max_sentence_chars")
+        check_at_least_one(self, "max_item_chars")
         check_fraction(self, "min_term_coverage", "min_entailment")
         check_cosine(self, "merge_threshold", "topic_min_similarity")

@@ -21,6 +21,7 @@ import ast
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from tier_assets.curation.l3.parse import identify_language
@@ -30,7 +31,9 @@ from tier_assets.curation.models.llm import Message
 from tier_assets.curation.pipeline import Doc
 from tier_assets.curation.schema import HAN, loads
 
-KINDS = ("fact", "definition", "theorem", "qa")
+# definition: what a term means; fact: a statement about a subject; procedure: what a function does (code);
+# theorem: a math statement from a theorem / lemma / proposition environment (math's fact); qa: a question and answer
+KINDS = ("definition", "fact", "procedure", "theorem", "qa")
 EXTRACT_PROMPT_VERSION = "l4-extract-2025.1"
 _STOPWORD_TEXT = """
 a about above after again against all also am an and any are as at be because been before being below between
@@ -57,9 +60,18 @@ class Item:
     start: int
     end: int
     cited: str
-    method: str  # rule:definition | rule:latex | rule:docstring | rule:l3_qa | llm
+    method: str  # rule:definition | rule:fact | rule:latex | rule:math | rule:docstring | rule:l3_qa | llm
     term: str | None = None
     verification: dict[str, Any] = field(default_factory=dict)
+    subject: str | None = None  # the term or entity the item is about (code: the qualified name)
+
+    def claim(self) -> str:
+        """What the item asserts about its subject: a docstring's summary, a Q&A's answer, else the whole text."""
+        if self.kind == "qa" and " A: " in self.text:
+            return self.text.split(" A: ", 1)[1]
+        if self.method == "rule:docstring" and ": " in self.text:
+            return self.text.split(": ", 1)[1]
+        return self.text
 
     def pointer(self) -> dict[str, Any]:
         return {"doc_id": self.doc_id, "tier": self.tier, "start": self.start, "end": self.end, "text": self.cited}
@@ -190,13 +202,28 @@ _TERM = r"(?:(?:A|An|The)\s+)?(?P<term>[A-Za-z][\w\-’']*(?:\s+[A-Za-z0-9][\w\-
 _DEF_IS = re.compile(_TERM + r"\s+(?:is|are)\s+(?:a|an|the)\s+(?P<body>(?P<first>[\w\-]+)\b.{8,})$", re.DOTALL)
 _DEF_VERB = re.compile(_TERM + r"\s+(?P<verb>refers? to|(?:is|are) defined as|(?:is|are) called|means|denotes|"
                        r"(?:is|are) known as)\s+(?P<body>(?P<first>[\w\-]+)\b.{8,})$", re.DOTALL)
-_DEF_ZH = re.compile(r"^(?P<term>[^，,。；;：:\s]{1,20}?)(?:是指|指的是|是一种|是一类|是一个|被定义为|被称为|又称)"
+_DEF_ZH = re.compile(r"^(?P<term>[^，,。；;：:\s]{1,20}?)(?:是指|指的是|是一种|是一类|是一个|被定义为|被称为|又称|"
+                     r"称为|即为|即是|即(?![使将可便刻时])|指(?![出导挥数标南定责控令望向引明示指]))"
                      r"(?P<body>.{4,})$", re.DOTALL)
+# a bare "X是Y" states a fact about X (北京是中国的首都), not the meaning of a term
+_FACT_ZH = re.compile(r"^(?P<term>[^，,。；;：:\s是]{2,15}?)(?:是|位于|成立于|创建于|出生于|始建于)(?P<body>.{4,})$",
+                      re.DOTALL)
+_ZH_TERM_TAIL = re.compile(r"[立随旋当不也都还就又的]$")
 # a Chinese "term" holding a pronoun or led by a conjunction / adverb is a clause ("因为我是一个..."), not a term
 _ZH_NOT_TERM = re.compile(r"[我你他她它这那此其该谁]|^(?:因为|所以|但是|但|如果|虽然|而且|并且|然后|可是|只是|就是|还是|也|都|又|就|不)")
 _LATEX_ENV = re.compile(r"\\begin\{(?P<env>definition|defn|theorem|thm|lemma|lem|proposition|prop|corollary|cor)"
                         r"\}(?:\[(?P<name>[^\]]*)\])?(?P<body>.*?)\\end\{(?P=env)\}", re.DOTALL | re.IGNORECASE)
 _LABEL = re.compile(r"\\label\{[^}]*\}")
+_FORMULA = re.compile(r"\$\$.+?\$\$|\$[^$]+\$|\\\(.+?\\\)", re.DOTALL)
+# math naming sentences: the defined term follows the verb ("... is called a perfect number if ...")
+_MATH_CALLED = re.compile(r"\b(?:is|are) (?:called|said to be|termed|known as)\s+(?:an?\s+|the\s+)?"
+                          r"(?P<term>[A-Za-z][\w\- ']{1,60}?)(?=\s+(?:if|iff|when|whenever|provided|for|of)\b|"
+                          r"\s*[,.;:(]|$)")
+_MATH_WE_CALL = re.compile(r"\b[Ww]e (?:call|say that)\s+.+?\s+(?:an?\s+|the\s+)?(?P<term>[A-Za-z][\w\- ']{1,60}?)"
+                           r"(?=\s+(?:if|iff|when|whenever|provided)\b|\s*[,.;:]|$)")
+_FACT_SUBJECT = re.compile(r"^(?:(?:A|An|The)\s+)?(?P<subject>[A-Z0-9][\w\-’'.]*(?:\s+[\w\-’'.]+){0,6}?)\s+"
+                           r"(?:is|are|was|were|has|have|had|can|could|will|would|may|must|does|do|did|"
+                           r"contains?|consists?|includes?|lies|lived|became|becomes|means|refers|denotes)\b")
 
 
 def _signals(doc: Doc) -> dict[str, Any]:
@@ -204,17 +231,71 @@ def _signals(doc: Doc) -> dict[str, Any]:
     return value if isinstance(value, dict) else loads(value)
 
 
-def _item(doc: Doc, kind: str, text: str, start: int, end: int, method: str, term: str | None = None) -> Item:
+def _item(doc: Doc, kind: str, text: str, start: int, end: int, method: str, term: str | None = None,
+          subject: str | None = None) -> Item:
     source = doc["text"]
     return Item(kind, " ".join(text.split()), str(doc["doc_id"]), str(doc.get("tier") or ""), str(doc["domain"]),
-                str(doc["batch"]), start, end, source[start:end], method, term)
+                str(doc["batch"]), start, end, source[start:end], method, term, subject=subject or term)
+
+
+def mask_formulas(text: str) -> str:
+    """``text`` with each inline / display formula replaced by ``X``, so word patterns can read math prose."""
+    return _FORMULA.sub("X", text)
+
+
+def math_definition_term(sentence: str) -> str | None:
+    """The term a math sentence names ("... is called a perfect number if", "we call $n$ abundant if")."""
+    masked = mask_formulas(sentence)
+    for pattern in (_MATH_WE_CALL, _MATH_CALLED):
+        m = pattern.search(masked)
+        if m and m.group("term").strip() not in ("X", ""):
+            return re.sub(r"\s+X$", "", m.group("term").strip())
+    found = definition_term(masked)
+    return re.sub(r"(?:\s+(?:of|in|on|for|over))?(?:\s+X)?$|^X\s+", "", found[0]) if found and found[0] != "X" else None
+
+
+def zh_fact_subject(sentence: str) -> str | None:
+    """The subject of a Chinese "X是Y" fact sentence, or None (no such pattern, or X is a clause)."""
+    m = _FACT_ZH.match(sentence)
+    if m and not _ZH_NOT_TERM.search(m.group("term")) and not _ZH_TERM_TAIL.search(m.group("term")):
+        return m.group("term")
+    return None
+
+
+def sentence_subject(sentence: str) -> str | None:
+    """The grammatical subject of a statement: the words before its first main verb (None when not found)."""
+    if HAN.search(sentence):
+        found = definition_term(sentence)
+        return found[0] if found else zh_fact_subject(sentence)
+    m = _FACT_SUBJECT.match(mask_formulas(sentence))
+    return m.group("subject") if m else None
+
+
+_DOCSTRING_ITEM = re.compile(r"^(?P<name>[A-Za-z_][\w.]*)(?P<sig>\([^)]*\))?: \S")
+
+
+def kind_and_subject(text: str, domain: str) -> tuple[str, str | None]:
+    """The kind and subject of a stand-alone candidate text, as the rule extractor would assign them."""
+    if text.startswith("Q: "):
+        return "qa", text[3:].split(" A: ", 1)[0].strip()
+    m = _DOCSTRING_ITEM.match(text) if domain == "code" else None
+    if m:
+        return ("procedure" if m.group("sig") else "definition"), m.group("name")
+    if domain == "math":
+        term = math_definition_term(text)
+        if term:
+            return "definition", term
+    found = definition_term(text)
+    if found:
+        return "definition", found[0]
+    return "fact", sentence_subject(text)
 
 
 def definition_term(sentence: str) -> tuple[str, str] | None:
     """(term, method) when ``sentence`` defines a term, else None."""
     if HAN.search(sentence):
         m = _DEF_ZH.match(sentence)
-        if m and not _ZH_NOT_TERM.search(m.group("term")):
+        if m and not _ZH_NOT_TERM.search(m.group("term")) and not _ZH_TERM_TAIL.search(m.group("term")):
             return m.group("term"), "rule:definition"
         return None
     for pattern in (_DEF_VERB, _DEF_IS):
@@ -228,6 +309,32 @@ def definition_term(sentence: str) -> tuple[str, str] | None:
             return None
         return term, "rule:definition"
     return None
+
+
+def module_name(source_file: str | None) -> str | None:
+    """The dotted module of a code record's ``source_file`` (``python-stdlib/email/message.py`` ->
+    ``email.message``): the first folder is the source's name in the registry, ``__init__`` is the package."""
+    if not source_file:
+        return None
+    parts = list(PurePosixPath(source_file).with_suffix("").parts)
+    parts = parts[1:] if len(parts) > 1 else parts
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts) if parts and all(p.isidentifier() for p in parts) else None
+
+
+_Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+
+
+def _public_definitions(body: list[ast.stmt], prefix: str) -> Iterator[tuple[str, _Definition]]:
+    """(qualified name, node) of the public classes, functions and methods of a module body, classes recursed."""
+    for node in body:
+        if not isinstance(node, _Definition) or node.name.startswith("_"):
+            continue
+        qualified = f"{prefix}{node.name}"
+        yield qualified, node
+        if isinstance(node, ast.ClassDef):
+            yield from _public_definitions(node.body, f"{qualified}.")
 
 
 def _python_docstrings(doc: Doc) -> Iterator[Item]:
@@ -245,17 +352,18 @@ def _python_docstrings(doc: Doc) -> Iterator[Item]:
         line = lines[lineno - 1].encode("utf-8")
         return offsets[lineno - 1] + len(line[:col_bytes].decode("utf-8", "ignore"))
 
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) or node.name.startswith("_"):
-            continue
+    module = module_name(doc.get("source_file"))
+    for qualified, node in _public_definitions(tree.body, f"{module}." if module else ""):
         doc_node = node.body[0] if node.body else None
         summary = (ast.get_docstring(node) or "").split("\n\n")[0]
         if doc_node is None or len(summary.split()) < 3 or not isinstance(doc_node, ast.Expr):
             continue
         start = offsets[node.lineno - 1] + len(lines[node.lineno - 1]) - len(lines[node.lineno - 1].lstrip())
         end = char_offset(doc_node.end_lineno, doc_node.end_col_offset)
-        signature = "" if isinstance(node, ast.ClassDef) else f"({ast.unparse(node.args)})"
-        yield _item(doc, "definition", f"{node.name}{signature}: {summary}", start, end, "rule:docstring", node.name)
+        is_class = isinstance(node, ast.ClassDef)
+        signature = "" if is_class else f"({ast.unparse(node.args)})"
+        yield _item(doc, "definition" if is_class else "procedure", f"{qualified}{signature}: {summary}", start,
+                    end, "rule:docstring", node.name, qualified)
 
 
 def _l3_qa(doc: Doc) -> Iterator[Item]:
@@ -283,15 +391,25 @@ def rule_items(doc: Doc, config: L4Config) -> list[Item]:
             body = _LABEL.sub(" ", text[span[0]:span[1]]) if span else ""
             if span and len(body.split()) >= 3:
                 kind = "definition" if m.group("env").lower() in ("definition", "defn") else "theorem"
-                items.append(_item(doc, kind, body, *span, "rule:latex", m.group("name")))
+                items.append(_item(doc, kind, body, *span, "rule:latex", m.group("name"),
+                                   m.group("name") or math_definition_term(body)))
         for s, e in sentence_spans(text):
             sentence = text[s:e]
-            if not config.min_sentence_chars <= len(sentence) <= config.max_sentence_chars:
-                continue
-            found = definition_term(sentence)
-            if found:
-                items.append(_item(doc, "definition", sentence, s, e, found[1], found[0]))
+            if config.min_sentence_chars <= len(sentence) <= config.max_sentence_chars:
+                items.extend(_sentence_item(doc, sentence, s, e))
     return items[: config.max_items_per_doc]
+
+
+def _sentence_item(doc: Doc, sentence: str, start: int, end: int) -> list[Item]:
+    """The item one sentence states: a definition (any domain), a named math notion, a Chinese "X是Y" fact."""
+    if doc.get("domain") == "math":
+        term = math_definition_term(sentence)
+        return [_item(doc, "definition", sentence, start, end, "rule:math", term)] if term else []
+    found = definition_term(sentence)
+    if found:
+        return [_item(doc, "definition", sentence, start, end, found[1], found[0])]
+    subject = zh_fact_subject(sentence) if HAN.search(sentence) else None
+    return [_item(doc, "fact", sentence, start, end, "rule:fact", None, subject)] if subject else []
 
 
 # ---------------------------------------------------------------------------------------------- LLM
@@ -349,7 +467,7 @@ def anchor_claims(doc: Doc, span: tuple[int, int], claims: Sequence[tuple[str, s
             failures.append((kind, claim, "no_evidence",
                              f"no source sentence covers {config.min_term_coverage:.0%} of its key terms"))
             continue
-        item = _item(doc, kind, claim, found[0], found[1], "llm")
+        item = _item(doc, kind, claim, found[0], found[1], "llm", subject=kind_and_subject(claim, str(doc["domain"]))[1])
         item.verification["located_coverage"] = round(found[2], 4)
         items.append(item)
     return items, failures

@@ -78,8 +78,9 @@ def item_record(item: Item, models: dict[str, str]) -> Doc:
         "doc_id": derive_doc_id("L4", [item.doc_id],
                                 variant=f"{item.kind}:{item.start}:{item.end}:{stable_id(item.text)}"),
         "parent_ids": [item.doc_id], "tier": "L4", "domain": item.domain, "batch": item.batch, "text": item.text,
-        "title": item.term,
-        "signals": {STAGE: {"kind": item.kind, "evidence": [item.pointer()], "support": 1, "members": 1,
+        "title": item.subject or item.term,
+        "signals": {STAGE: {"kind": item.kind, "subject": item.subject, "claim": item.claim(),
+                            "evidence": [item.pointer()], "support": 1, "members": 1,
                             "methods": [item.method], "term": item.term, "verification": item.verification}},
         "models": dict(models),
     }
@@ -108,8 +109,8 @@ def topic_labels(embedder: Embedder, domain: str) -> tuple[list[str], np.ndarray
 def _clusters(vectors: np.ndarray, terms: Sequence[str | None], threshold: float) -> list[list[int]]:
     """Connected components of the graph "cosine >= threshold", each sorted, in order of their first member.
 
-    Two definitions of different terms are never joined, however alike their
-    wording (``insort_left`` and ``insort_right`` share a docstring).
+    Two items about different subjects (or terms) are never joined, however alike
+    their wording (``insort_left`` and ``insort_right`` share a docstring).
     """
     parent = list(range(len(vectors)))
 
@@ -151,7 +152,7 @@ def organize(inputs: Sequence[Item | Doc], embedder: Embedder, config: L4Config 
     vectors = embedder.encode([r["text"] for r in records])
     for (domain, _), members in sorted(groups.items()):
         names, label_vecs = topic_labels(embedder, domain)
-        terms = [_l4(records[m]).get("term") for m in members]
+        terms = [_l4(records[m]).get("subject") or _l4(records[m]).get("term") for m in members]
         for cluster in _clusters(vectors[members], terms, config.merge_threshold):
             group = [records[members[c]] for c in cluster]
             rep = group[0]

@@ -1,0 +1,98 @@
+"""L4 knowledge checks: draw real candidates for the labelled dev set, and report before / after figures.
+
+``python bench/l4_knowledge.py candidates`` runs today's rule extractor (no knowledge
+checks) over real documents of ../shared/data (never holdout/) and the Python
+standard library, and writes a deterministic sample per domain to
+``bench/data/l4/candidates.jsonl`` for labelling (``docs/l4-labelling.md``).
+``python bench/l4_knowledge.py report`` evaluates the labelled set
+``bench/data/l4/dev.jsonl``: the checks against no checks, on the tune and the report split.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import sys
+import sysconfig
+from collections.abc import Iterator
+from pathlib import Path
+
+from tier_assets.curation.l4.config import L4Config
+from tier_assets.curation.l4.evaluate import evaluate_file
+from tier_assets.curation.l4.extract import rule_items
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+OUT = ROOT / "bench" / "data" / "l4"
+PER_DOMAIN = {"en": 90, "zh": 60, "math": 60, "code": 40}
+STDLIB_MODULES = ["email/message.py", "json/decoder.py", "collections/__init__.py", "textwrap.py", "heapq.py",
+                  "fractions.py", "statistics.py", "csv.py", "difflib.py", "http/cookies.py", "logging/__init__.py"]
+
+
+def _jsonl(path: Path) -> Iterator[dict]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            yield json.loads(line)
+
+
+def _docs() -> Iterator[dict]:
+    """(domain, source, text) documents: real web, Chinese article, math and stdlib text."""
+    for name in ("redpajama-cc-2023-06-sample.jsonl", "redpajama-c4-sample.jsonl", "ccnet-en-head-0091.jsonl.gz",
+                 "cc-main-2019-30-dolma.jsonl.gz", "pile-nih-sample.jsonl"):
+        for i, row in enumerate(_jsonl(SHARED / "web" / name)):
+            yield {"domain": "en", "source": f"web/{name}#{i}", "text": row["text"]}
+    for kind in ("article", "forum"):
+        base = json.loads((SHARED / "html" / "magic-html-zh" / kind / "base.json").read_text(encoding="utf-8"))
+        for sha, row in sorted(base.items()):
+            yield {"domain": "zh", "source": f"html/magic-html-zh/{kind}#{sha[:12]}", "text": row["content"]}
+    for name in ("planetmath-number-theory-sample.jsonl", "arxiv-latex-sample.jsonl", "stackexchange-sample-b.jsonl"):
+        for i, row in enumerate(_jsonl(SHARED / "math" / name)):
+            yield {"domain": "math", "source": f"math/{name}#{i}", "text": row["text"]}
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for module in STDLIB_MODULES:
+        yield {"domain": "code", "source": f"stdlib/{module}", "text": (stdlib / module).read_text(encoding="utf-8"),
+               "source_file": f"python-stdlib/{module}", "meta": {"language": "python"}}
+
+
+def _rank(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def candidates() -> list[dict]:
+    """Every domain's rule-extracted items, deduplicated, a hash-ordered sample of ``PER_DOMAIN`` each."""
+    config = L4Config(max_items_per_doc=50)
+    by_domain: dict[str, dict[str, dict]] = {d: {} for d in PER_DOMAIN}
+    for doc in _docs():
+        record = {"doc_id": doc["source"], "batch": "dev", "tier": "L2", **doc}
+        for item in rule_items(record, config):
+            by_domain[doc["domain"]].setdefault(item.text, {"text": item.text, "domain": doc["domain"],
+                                                             "kind": item.kind, "source": doc["source"]})
+    out = []
+    for domain, items in by_domain.items():
+        ranked = sorted(items.values(), key=lambda r: _rank(r["text"]))
+        out += [{**r, "split": "tune" if int(_rank(r["source"] + r["text"])[:2], 16) % 2 else "report"}
+                for r in ranked[:PER_DOMAIN[domain]]]
+    return out
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["candidates"]:
+        OUT.mkdir(parents=True, exist_ok=True)
+        rows = candidates()
+        with open(OUT / "candidates.jsonl", "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        print(f"{len(rows)} candidates -> {OUT / 'candidates.jsonl'}")
+        return 0
+    if argv[:1] == ["report"]:
+        for split in ("tune", "report"):
+            report = evaluate_file(OUT / "dev.jsonl", split=split)
+            print(json.dumps({k: report[k] for k in ("split", "with_checks", "without_checks", "reasons")}))
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

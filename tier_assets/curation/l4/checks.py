@@ -1,0 +1,337 @@
+"""L4 knowledge checks: is a candidate item knowledge a reader can rely on, out of its page?
+
+The evidence check proves an item quotes its source; these rules judge the claim
+itself. Each returns a failure (check name, detail) or None; ``knowledge_problems``
+runs them cheapest first and an item that fails any goes to L4's rejected set as
+``l4_check:<name>``:
+
+* ``too_long``: longer than the cap (a paragraph is not one item);
+* ``wrong_language``: Chinese in an en / math / code item, no Chinese in a zh item;
+* ``fragment``: not a complete sentence (starts lower-case or with a participle,
+  ends on a preposition or mid-clause, too short, unbalanced brackets);
+* ``context``: the subject needs the page to be understood (a pronoun or
+  deictic, "the word", a discourse connective such as "Then" or "However", a
+  bare first name described as a person);
+* ``time_relative``: "recently", "latest", "this year", ... with no year to anchor it;
+* ``opinion``: first person, evaluative words, hedges;
+* ``promotional``: calls to buy, click, call or visit.
+
+Formulas (``$...$``, ``\\(...\\)``) are masked before the rules read a math item,
+and mathematicians' "we call / we say / we define" is not first person.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from tier_assets.curation.l4.extract import Item
+from tier_assets.curation.schema import HAN
+
+MAX_ITEM_CHARS = 600
+CHECK_STAGE = "l4_check"
+
+
+@dataclass(frozen=True)
+class CheckFailure:
+    """Why a candidate is not a knowledge item: the check's name and what tripped it."""
+
+    name: str
+    detail: str
+
+    @property
+    def reason(self) -> str:
+        return f"l4_check:{self.name}"
+
+
+def _words(pattern: str) -> re.Pattern[str]:
+    return re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------------------------------------- English rules
+
+_FORMULA = re.compile(r"\$\$.+?\$\$|\$[^$]+\$|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
+_MATH_WE = re.compile(r"\b(?:we|one)\s+(?:call|calls|say|says|define|defines|denote|denotes|write|writes|"
+                      r"refer|speak|have|has|obtain|get|see|note|know|can|may|do|does)\b|\blet us\b|\blet's\b",
+                      re.IGNORECASE)
+# "I" only as a capital word ("i.e." is not first person)
+_FIRST_PERSON = re.compile(r"\bI(?:'m|'ve|'d|'ll)?\b|\b(?:[Mm]e|[Mm]y|[Mm]ine|[Mm]yself|[Ww]e|[Ww]e're|[Ww]e've|[Uu]s|"
+                           r"[Oo]ur|[Oo]urs|[Oo]urselves)\b")
+_HEDGES = _words(r"I think|I believe|I guess|I feel|in my opinion|to me|probably|maybe|perhaps|arguably|"
+                 r"seems?|seemingly|apparently|supposedly|kind of|sort of|I suppose|fairly|rather|somewhat|"
+                 r"pretty much|a lot|should|ought to|must|need to")
+_EVALUATIVE = _words(r"superb|awesome|amazing|terrible|horrible|awful|stupid|ridiculous|idiotic|waste of time|"
+                     r"fantastic|wonderful|incredible|brilliant|excellent|outstanding|lovely|gorgeous|beautiful|"
+                     r"ugly|boring|disgusting|pathetic|worst|best|greatest|favou?rite|love|loves|hate|hates|"
+                     r"cool|nice|perfect|must-have|must see|must-see|stunning|breathtaking|delicious|"
+                     r"unbelievable|insane|crazy|sucks?|lame|bad|great|sleazy|highlight|elegant|obvious|"
+                     r"important|key|critical|powerful|the most \w+|waste")
+_PROMOTIONAL = _words(r"buy|buy now|order now|shop now|discount|discounts|on sale|free shipping|best price|"
+                      r"lowest price|click here|click|call us|call now|contact us|subscribe|sign up|visit our|"
+                      r"our products|our services|our company|our team|limited time|coupon|coupons|deals?|"
+                      r"\d+% off|money back|guaranteed|hurry|don't miss|book now|special offer|register now")
+_URL = re.compile(r"https?://|www\.\w", re.IGNORECASE)
+_TIME_RELATIVE = _words(r"recently|recent|latest|now|nowadays|currently|current|at present|presently|today|"
+                        r"tonight|yesterday|tomorrow|this (?:year|month|week|season|spring|summer|autumn|fall|"
+                        r"winter)|last (?:year|month|week|night)|next (?:year|month|week)|so far|to date|"
+                        r"upcoming|soon|these days|at the moment|just announced|ago|nascent|for (?:years|decades)|"
+                        r"in recent (?:years|months|decades)")
+_DATED = re.compile(r"\b(?:1[5-9]|20)\d\d\b|\b\d{1,2}(?:st|nd|rd|th)? century\b", re.IGNORECASE)
+_CONTEXT_LEAD = re.compile(
+    r"^(?:it|its|it's|this|that|these|those|he|she|they|them|his|her|their|here|there|such|the latter|the former|"
+    r"the (?:word|term|phrase|name|above|following|previous|same|author|article|post|site|page|book|video|"
+    r"story|show|film|movie|product|company|team|event|game|album|song|group|guy|man|woman|girl|boy|one)|"
+    r"then|thus|hence|therefore|so|also|however|but|and|or|yet|still|moreover|furthermore|besides|since|"
+    r"because|set|now|recall|note|finally|otherwise|another|other|an? (?:\w+ )?example|in the notation|"
+    r"similarly|likewise|otherwise|instead|meanwhile|consequently|indeed|in (?:addition|contrast|fact|turn)|"
+    r"as (?:a result|such|well)|for (?:example|instance)|same as|see)\b", re.IGNORECASE)
+_PERSON_NOUN = _words(r"teacher|student|mother|father|mom|dad|wife|husband|friend|girl|boy|man|woman|person|"
+                      r"writer|blogger|designer|lover|fan|member|owner|mum|grandmother|grandfather|daughter|son|"
+                      r"sister|brother|child|kid|nurse|coach|artist|photographer|player|reader|customer|"
+                      r"part-time|full-time|stay-at-home|retired|graduate|lady|guy")
+_FRAGMENT_LEAD = re.compile(r"^(?:[a-z](?![\w-]* (?:is|are) )|[A-Z]\w+ed (?:down|up|below|above|in|on|at|by|"
+                            r"with|from|to|into|out|over|under)\b|(?:listed|shown|given|found|located|belonging|based|including|such as|"
+                            r"according to|along with|in order to|due to|because|although|while|when|if|"
+                            r"which|who|whose|where|whereas|unlike|like|as|with|without|from|to|by|of|for)\b)")
+_DANGLING_END = _words(r"a|an|the|of|by|to|for|with|from|in|on|at|and|or|but|as|than|that|which|who|is|are|"
+                       r"was|were|be|such|like|via|into|onto|about|including")
+_SENTENCE_END = re.compile(r"[.!?;)\]\"'”’]$|\$$")
+# "The first method is ...": a definite description of common nouns with no name or complement points back into
+# the page ("The Ocean Planet is", "The disadvantage of SVMs is" and "The length of ... is called" do not)
+_DEFINITE_LEAD = re.compile(r"^The\s+(?P<np>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,4}?)\s+(?:is|are|was|were|has|have)\b"
+                            r"(?!\s+(?:called|known as|termed|defined))")
+_QUOTES = (("“", "”"), ("「", "」"), ("(", ")"), ("（", "）"))
+
+
+def _prose(text: str, domain: str) -> str:
+    """The claim as the rules read it: formulas masked in math (so ``$x$`` reads as a noun), spaces collapsed."""
+    if domain == "math":
+        text = _FORMULA.sub(" X ", text)
+    return " ".join(text.split())
+
+
+def _first_match(pattern: re.Pattern[str], text: str) -> str | None:
+    m = pattern.search(text)
+    return m.group(0) if m else None
+
+
+def check_too_long(text: str, domain: str, kind: str, max_chars: int = MAX_ITEM_CHARS) -> CheckFailure | None:
+    if len(text) > max_chars:
+        return CheckFailure("too_long", f"{len(text)} characters > {max_chars}")
+    return None
+
+
+def check_language(text: str, domain: str, kind: str) -> CheckFailure | None:
+    han = len(HAN.findall(text))
+    letters = sum(ch.isalpha() for ch in text) or 1
+    if domain == "zh" and kind != "qa" and han == 0:
+        return CheckFailure("wrong_language", "a zh item with no Chinese characters")
+    if domain != "zh" and han / letters > 0.2:
+        return CheckFailure("wrong_language", f"{han} Chinese characters in a {domain} item")
+    return None
+
+
+def _claim_en(text: str, kind: str) -> str:
+    """The part of the item the sentence rules read: a Q&A's answer, a docstring item's summary."""
+    if kind == "qa" and " A: " in text:
+        return text.split(" A: ", 1)[1]
+    return text
+
+
+def check_fragment_en(text: str, kind: str, domain: str = "en") -> CheckFailure | None:
+    claim = _claim_en(text, kind)
+    words = claim.split()
+    if len(words) < 4 and kind != "qa":
+        return CheckFailure("fragment", f"{len(words)} words")
+    if kind != "qa" and _FRAGMENT_LEAD.match(claim):
+        return CheckFailure("fragment", f"starts with {claim.split()[0]!r}: no subject")
+    if any(claim.count(a) != claim.count(b) for a, b in _QUOTES) or claim.count("[") != claim.count("]"):
+        return CheckFailure("fragment", "unbalanced brackets or quotes")
+    stripped = claim.rstrip()
+    if stripped.endswith(":"):
+        return CheckFailure("fragment", "ends with a colon: announces what it leaves out")
+    if domain == "math":  # formulas and "1, 2, 3, ..." end math items; masked, they read as X
+        return None
+    if stripped.endswith(("…", "...", ",", "-", "–")):
+        return CheckFailure("fragment", f"ends mid-clause: {stripped[-12:]!r}")
+    last = re.sub(r"[.!?;:]+$", "", stripped).split()[-1:] if stripped else []
+    if last and _DANGLING_END.fullmatch(last[0]):
+        return CheckFailure("fragment", f"ends on {last[0]!r}")
+    if kind != "qa" and not _SENTENCE_END.search(stripped):
+        return CheckFailure("fragment", "no sentence-final punctuation")
+    return None
+
+
+def check_context_en(text: str, kind: str, subject: str | None) -> CheckFailure | None:
+    claim = _claim_en(text, kind)
+    lead = _first_match(_CONTEXT_LEAD, claim)
+    if lead:
+        return CheckFailure("context", f"starts with {lead!r}: needs the surrounding text")
+    such = re.search(r"\bsuch an?\b", claim)
+    if such:
+        return CheckFailure("context", f"{such.group(0)!r} refers back to the page")
+    definite = _DEFINITE_LEAD.match(claim)
+    if definite and not any(w in ("of", "in", "for") for w in definite.group("np").split()):
+        return CheckFailure("context", f"'The {definite.group('np')}': a definite description with no antecedent")
+    if subject and re.fullmatch(r"[A-Z][a-z]+", subject.strip()):
+        rest = claim[len(subject):] if claim.startswith(subject) else claim
+        noun = _first_match(_PERSON_NOUN, rest[:80])
+        if noun:
+            return CheckFailure("context", f"a bare first name ({subject!r}) described as a person ({noun!r})")
+    return None
+
+
+_INTRODUCES = re.compile(r"\b(?:let|for|where|if|suppose|given|define|defines|denote|denotes|consider|write|iff)\b|"
+                         r":=|=", re.IGNORECASE)
+
+
+def check_symbols_math(text: str) -> CheckFailure | None:
+    """A math item that uses formulas must introduce their symbols (let, for, where, :=, ...), or it needs its page."""
+    if _FORMULA.search(text) and not _INTRODUCES.search(text):
+        return CheckFailure("context", "uses symbols it does not introduce")
+    return None
+
+
+def check_time_en(text: str, kind: str) -> CheckFailure | None:
+    word = _first_match(_TIME_RELATIVE, text)
+    if word and not _DATED.search(text):
+        return CheckFailure("time_relative", f"{word!r} with no date")
+    return None
+
+
+def check_opinion_en(text: str, domain: str) -> CheckFailure | None:
+    scrubbed = _MATH_WE.sub(" ", text) if domain == "math" else text
+    for label, pattern in (("hedge", _HEDGES), ("first person", _FIRST_PERSON), ("evaluative", _EVALUATIVE)):
+        word = _first_match(pattern, scrubbed)
+        if word:
+            return CheckFailure("opinion", f"{label}: {word!r}")
+    return None
+
+
+def check_promotional_en(text: str) -> CheckFailure | None:
+    word = _first_match(_PROMOTIONAL, text) or _first_match(_URL, text)
+    return CheckFailure("promotional", f"{word!r}") if word else None
+
+
+# ---------------------------------------------------------------------------------------------- Chinese rules
+
+_ZH_OPINION = re.compile(r"我|咱|觉得|认为|以为|个人|可能|也许|大概|好像|似乎|估计|真的|太好|非常好|超级|"
+                         r"必须|应当|应该|要求|目标|任务|不断|始终|伟大|光荣|重要|关键|首要|宝贵|强大|显著|核心|"
+                         r"逻辑|根本|本质|最高|一蹴而就|"
+                         r"最好的|最棒|最美|喜欢|讨厌|吧[。！？]?$|呢[。！？]?$|啊[。！？]?$|！")
+_ZH_CONTEXT = re.compile(r"^(?:这|那|此|其|该|本|他|她|它|他们|她们|它们|上述|以下|下面|上面|如下|而且|而|但是|但|"
+                         r"特别|无论|尽管|虽然|即使|不管|只要|除了|对于|关于|随着|通过|由于|作为|从|有|第[一二三四五六七八九十]|"
+                         r"所以|因此|因而|于是|然后|同时|另外|此外|并且|并|且|也|还|又|就|和|以及|或者|或)")
+_ZH_TIME = re.compile(r"最近|近日|近期|日前|目前|现在|如今|当前|今年|去年|明年|今天|昨天|明天|本周|上周|下周|"
+                      r"本月|上个月|刚刚|最新")
+_ZH_DATED = re.compile(r"\d{4}\s*年|[一二]〇[〇一二三四五六七八九]{2}年")
+_ZH_PROMO = re.compile(r"欢迎|优惠|点击|购买|免费|热线|咨询|报名|官网|下载|注册|彩票|娱乐城|博彩|加盟|代理|"
+                       r"电话|微信|QQ|扫码|关注|开户|投注|返水|首存|送彩金")
+_ZH_END = re.compile(r"[。！？；.!?”」』）)]$")
+
+
+def check_fragment_zh(text: str, kind: str) -> CheckFailure | None:
+    claim = text.split(" A: ", 1)[1] if kind == "qa" and " A: " in text else text
+    if len(HAN.findall(claim)) < 6:
+        return CheckFailure("fragment", "fewer than 6 Chinese characters")
+    if kind != "qa" and not _ZH_END.search(claim.rstrip()):
+        return CheckFailure("fragment", "no sentence-final punctuation")
+    if re.match(r"^[，,、；;：:）)》」』{<*]", claim):
+        return CheckFailure("fragment", "starts with punctuation or markup")
+    if any(claim.count(a) != claim.count(b) for a, b in _QUOTES):
+        return CheckFailure("fragment", "unbalanced quotes or brackets")
+    return None
+
+
+def check_context_zh(text: str, kind: str, subject: str | None) -> CheckFailure | None:
+    lead = _first_match(_ZH_CONTEXT, text)
+    if lead:
+        return CheckFailure("context", f"starts with {lead!r}: needs the surrounding text")
+    if subject and re.search(r"[这那此其该本他她它]", subject):
+        return CheckFailure("context", f"deictic subject {subject!r}")
+    return None
+
+
+def check_time_zh(text: str) -> CheckFailure | None:
+    word = _first_match(_ZH_TIME, text)
+    if word and not _ZH_DATED.search(text) and not _DATED.search(text):
+        return CheckFailure("time_relative", f"{word!r} with no date")
+    return None
+
+
+def check_opinion_zh(text: str) -> CheckFailure | None:
+    word = _first_match(_ZH_OPINION, text)
+    return CheckFailure("opinion", f"{word!r}") if word else None
+
+
+def check_promotional_zh(text: str) -> CheckFailure | None:
+    word = _first_match(_ZH_PROMO, text) or _first_match(_URL, text)
+    return CheckFailure("promotional", f"{word!r}") if word else None
+
+
+# ---------------------------------------------------------------------------------------------- code rules
+
+_CODE_CONTEXT = re.compile(r"^(?:same as|see|like|as above|alias|deprecated|this|it|internal|helper|"
+                           r"used by|backwards?[- ]compat)\b", re.IGNORECASE)
+
+
+def check_code(text: str) -> CheckFailure | None:
+    """A docstring item ``name(args): summary``: the summary must say something on its own."""
+    summary = text.split(": ", 1)[1] if ": " in text else text
+    if len(summary.split()) < 3:
+        return CheckFailure("fragment", f"summary of {len(summary.split())} words")
+    if re.match(r"^[\w.]+\s*(?:,|=|\()", summary):
+        return CheckFailure("fragment", "summary starts with code, not a sentence")
+    lead = _first_match(_CODE_CONTEXT, summary)
+    if lead:
+        return CheckFailure("context", f"summary starts with {lead!r}")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- entry point
+
+Check = Callable[[], CheckFailure | None]
+
+
+def _checks(text: str, domain: str, kind: str, subject: str | None) -> list[Check]:
+    if domain == "code":
+        return [lambda: check_code(text)]
+    if domain == "zh":
+        return [lambda: check_fragment_zh(text, kind), lambda: check_context_zh(text, kind, subject),
+                lambda: check_time_zh(text), lambda: check_opinion_zh(text), lambda: check_promotional_zh(text)]
+    prose = _prose(text, domain)
+    checks: list[Check] = [lambda: check_context_en(prose, kind, subject), lambda: check_time_en(prose, kind),
+                           lambda: check_opinion_en(prose, domain), lambda: check_promotional_en(prose)]
+    if kind != "theorem":  # a LaTeX environment's body is formula-heavy; its bounds are the environment's
+        checks.insert(0, lambda: check_fragment_en(prose, kind, domain))
+    if domain == "math":
+        checks.insert(1, lambda: check_symbols_math(text))
+    return checks
+
+
+def knowledge_problems(text: str, domain: str, kind: str, subject: str | None = None,
+                       max_chars: int = MAX_ITEM_CHARS) -> list[CheckFailure]:
+    """The failed knowledge checks of one item, cheapest first (empty: keep). Stops at the first failure."""
+    for check in [lambda: check_too_long(text, domain, kind, max_chars),
+                  lambda: check_language(text, domain, kind), *_checks(text, domain, kind, subject)]:
+        failure = check()
+        if failure:
+            return [failure]
+    return []
+
+
+def screen_items(items: Sequence[Item], max_chars: int = MAX_ITEM_CHARS
+                 ) -> tuple[list[Item], list[tuple[Item, CheckFailure]]]:
+    """(items that pass every knowledge check, [(item, its first failure)]); each verdict lands in
+    ``item.verification["knowledge_checks"]`` ("passed" or the failure's reason)."""
+    passed: list[Item] = []
+    failed: list[tuple[Item, CheckFailure]] = []
+    for item in items:
+        problems = knowledge_problems(item.text, item.domain, item.kind, item.subject, max_chars)
+        item.verification["knowledge_checks"] = problems[0].reason if problems else "passed"
+        if problems:
+            failed.append((item, problems[0]))
+        else:
+            passed.append(item)
+    return passed, failed
