@@ -92,3 +92,19 @@ def test_l2_annotator_records_the_refusal_reason(smollm: TransformersLLM) -> Non
     assert refused.reason == "safety:prompt:adult"
     assert safe.reason is None or not safe.reason.startswith("safety:prompt:")
     assert safe.judge_score is not None or safe.reason  # scored, or unscored with its own reason
+
+
+def test_l3_rejects_a_refused_document_with_the_safety_reason(smollm: TransformersLLM) -> None:
+    from tier_assets.curation.l3.refine import L3Config, refine_partition
+    from tier_assets.curation.models.embedder import get_embedder
+
+    llm = ModelInputs(smollm)
+    text = (ADULT_EN + " ") * 6
+    doc = {"doc_id": "unsafe-1", "parent_ids": [], "tier": "L2", "domain": "en", "batch": "b1", "text": text,
+           "score": 4.0, "signals": {}, "models": {}}
+    config = L3Config(formats={"en": ["qa"]}, max_new_tokens=24, min_new_tokens=8, batch_size=1,
+                      max_source_chars=400, budget_tokens=6000)
+    kept, rejected, stats = refine_partition([doc], llm, get_embedder(), config)
+    assert kept == [] and llm.seen == []  # the model never saw the prompt
+    assert [(r["stage"], r["reason"]) for r in rejected] == [("l3_safety", "safety:prompt:adult")]
+    assert rejected[0]["parent_ids"] == ["unsafe-1"]
