@@ -5,7 +5,8 @@ Chinese pages from ../shared/data and hand-written unsafe pages, each in a ``tun
 thresholds and lists were set looking at ``tune`` only, and the figures to quote are ``report``'s. Every
 document runs through L1's steps before dedup in L1's order (URL safety, mappers, language id, content terms,
 toxicity, rule filters, decontamination, PII), so the throughput of the safety steps is measured against
-the rest of L1 in the same run. A page counts as caught when a safety step rejects it; a safe page counts as
+the rest of L1 in the same run; the LLM prompt guard (the same term lists, every language) is timed on the same
+pages. A page counts as caught when a safety step rejects it; a safe page counts as
 falsely rejected only when a safety step rejects it (the rule filters' own rejections are reported apart).
 
     python bench/l1_safety.py [--split report|tune|all]
@@ -24,6 +25,7 @@ from _util import save, table
 
 from tier_assets.curation.l1.process import candidate_steps
 from tier_assets.curation.l1.recipe import load_l1_recipe
+from tier_assets.curation.models.llm import unsafe_category
 from tier_assets.curation.pipeline import Doc
 
 DATA = Path(__file__).resolve().parent / "data" / "l1_safety" / "labelled.jsonl"
@@ -73,6 +75,21 @@ def figures(rows: list[dict[str, Any]], outcome: dict[str, str]) -> list[dict[st
     return out
 
 
+def prompt_guard(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The LLM prompt guard on the same pages: docs/s and how many it would refuse, per language and label."""
+    unsafe_category("warm up")  # loads the lists once
+    out: dict[str, Any] = {}
+    for lang in ("en", "zh"):
+        docs = [r for r in rows if r["lang"] == lang]
+        start = time.perf_counter()
+        refused = [unsafe_category(r["text"]) is not None for r in docs]
+        out[lang] = {"docs_per_s": round(len(docs) / max(time.perf_counter() - start, 1e-9), 1)}
+        for label in ("unsafe", "safe"):
+            flags = [f for f, r in zip(refused, docs, strict=True) if r["label"] == label]
+            out[lang][f"refused_{label}"] = f"{sum(flags)}/{len(flags)}"
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="report", choices=["report", "tune", "all"])
@@ -97,8 +114,12 @@ def main() -> None:
         rest = [v for k, v in rates.items() if not k.startswith("safety_")]
         print(f"{lang}: safety steps together {1 / sum(1 / v for v in safety.values()):,.0f} docs/s; "
               f"the rest of L1 before dedup {1 / sum(1 / v for v in rest):,.0f} docs/s")
+    guard = prompt_guard(rows)
+    for lang, g in guard.items():
+        print(f"{lang} LLM prompt guard: {g['docs_per_s']:,.0f} docs/s; would refuse {g['refused_unsafe']} unsafe and "
+              f"{g['refused_safe']} safe pages")
     save(f"l1_safety_{args.split}", {"split": args.split, "figures": rows_out, "misses": misses,
-                                     "throughput_docs_per_s": throughput})
+                                     "throughput_docs_per_s": throughput, "prompt_guard": guard})
 
 
 if __name__ == "__main__":

@@ -294,3 +294,13 @@ def test_demo_zh_adult_and_gambling_pages_never_reach_l1(tmp_path: Path) -> None
     assert reasons[ADULT_DEMO_URL] == "safety:content_terms:adult"
     assert reasons[GAMBLING_DEMO_URL] == "safety:content_terms:gambling"
     assert stats.reasons["safety_content:safety:content_terms:adult"] >= 1
+
+
+def test_zh_latin_terms_match_whole_words_only() -> None:
+    # "bbin" (a gambling brand) is a zh hard term; "robbing" in an English quote of a Chinese news page is not it
+    text = "警方通报：三名男子因 robbing 商店被捕。" + "新闻报道称，案件正在调查中。" * 2 + " robbing robbing"
+    d = doc(text)
+    assert ContentSafetyFilter(safety("zh")).check(d) is None
+    assert "gambling" not in d["signals"]["safety"]["terms"]
+    verdict = ContentSafetyFilter(safety("zh")).check(doc("bbin 真人娱乐 百家乐 注册送彩金"))
+    assert verdict is not None and verdict[0] == "safety:content_terms:gambling"

@@ -108,3 +108,10 @@ def test_l3_rejects_a_refused_document_with_the_safety_reason(smollm: Transforme
     assert kept == [] and llm.seen == []  # the model never saw the prompt
     assert [(r["stage"], r["reason"]) for r in rejected] == [("l3_safety", "safety:prompt:adult")]
     assert rejected[0]["parent_ids"] == ["unsafe-1"]
+
+
+def test_guard_takes_no_chinese_density_of_english_text() -> None:
+    # a real crime report (sfgate.com, bench set): "robbing" three times, no Han character
+    text = ("Police say the man was robbing a store when he was stabbed. Witnesses saw two men robbing "
+            "passers-by earlier; a third was arrested for robbing a bank in 2017.")
+    assert unsafe_category(text) is None

@@ -254,6 +254,16 @@ def tokens(text: str, language: str) -> list[str] | str:
 Label = tuple[str, str]  # (category, tier)
 
 
+_ASCII_ALNUM = re.compile(r"[a-z0-9]")
+
+
+def _bounded(term: str) -> str:
+    """A Chinese-list term as a regex; a Latin end must not run into a word ("bbin" is not in "robbing")."""
+    head = r"(?<![a-z0-9])" if _ASCII_ALNUM.match(term[0]) else ""
+    tail = r"(?![a-z0-9])" if _ASCII_ALNUM.match(term[-1]) else ""
+    return head + re.escape(term) + tail
+
+
 @dataclass(frozen=True)
 class TermIndex:
     """Every category's hard and soft terms of one language, matched in one pass over the text.
@@ -290,7 +300,7 @@ class TermIndex:
         literal_regex = None
         if language == "zh" and literals:
             ordered = sorted(("".join(k) for k in literals), key=lambda t: (-len(t), t))
-            literal_regex = re.compile("|".join(map(re.escape, ordered)))
+            literal_regex = re.compile("|".join(map(_bounded, ordered)))
         return cls({k: tuple(v) for k, v in literals.items()}, tuple(sorted({len(k) for k in literals})),
                    literal_regex, re.compile("|".join(groups)) if groups else None, group_labels, language)
 

@@ -88,8 +88,12 @@ def prompt_text(prompt: Prompt) -> str:
 
 
 def unsafe_category(text: str) -> str | None:
-    """The L1 content-term category ``text`` is rejected for in any language, else None."""
+    """The L1 content-term category ``text`` is rejected for in any language it has words of, else None."""
+    from tier_assets.curation.l1.safety import count_units
+
     for content_filter in _content_filters():
+        if count_units(text, content_filter.language) == 0:  # no text in that language to take a density of
+            continue
         verdict = content_filter.check({"text": text, "url": None, "signals": {}})
         if verdict is not None:
             return verdict[0].rsplit(":", 1)[-1]
