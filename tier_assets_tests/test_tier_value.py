@@ -273,3 +273,18 @@ def test_mmlu_accuracy_is_judged_against_what_guessing_gives() -> None:
     rows[1]["mmlu_accuracy"]["mean"] = 0.36
     assert conclusions(rows, [], 200) == ["MMLU accuracy above what guessing gives on 200 items (up to 31.0%): "
                                           "L2 (36.0%)"]
+
+
+def test_mmlu_interval_holds_item_noise_and_short_arms_get_no_verdict() -> None:
+    from tier_assets.curation.tier_value.summary import compare_neighbours, metric_stats
+
+    runs = [{"final_train_loss": 5.0 + s / 10, "heldout_perplexity": 300.0 + s, "heldout_bits_per_byte": 3.5,
+             "mmlu_accuracy": 0.32} for s in range(3)]
+    stats = metric_stats(runs, 200)
+    assert stats["heldout_perplexity"]["ci_low"] < 301 < stats["heldout_perplexity"]["ci_high"]
+    mmlu = stats["mmlu_accuracy"]  # identical over seeds, yet 200 items leave about +-6.5 points
+    assert mmlu["ci_high"] - mmlu["mean"] == pytest.approx(1.96 * math.sqrt(0.32 * 0.68 / 200))
+    rows = [{"arm": a, "short": short, **stats} for a, short in (("L1", False), ("L2", False), ("L2+L3", True))]
+    verdicts = [(c["a"], c["b"], c["verdict"]) for c in compare_neighbours(rows)]
+    assert verdicts == [("L1", "L2", "within_noise"), ("L1", "L2", "within_noise"),
+                        ("L2", "L2+L3", "not_comparable"), ("L2", "L2+L3", "not_comparable")]

@@ -29,9 +29,9 @@ from tier_assets.curation.tier_value.summary import (
     METRICS,
     MMLU_CHANCE,
     RESULTS_VERSION,
-    compare,
+    compare_neighbours,
     conclusions,
-    mean_ci,
+    metric_stats,
     results_dir,
     write_results,
 )
@@ -224,16 +224,9 @@ def _results(store: TierStore, config: TierValueConfig, arms: list[_Arm], runs: 
             "benchmark_docs_removed": arm.data.benchmark_docs_removed,
             "tier_tokens": {t: v["delivered_tokens"] for t, v in arm.data.manifest.tiers.items()},
         }
-        for metric in METRICS:
-            values = [r[metric] for r in mine if r[metric] is not None]
-            row[metric] = mean_ci(values) if values else None
+        row.update(metric_stats(mine, len(mmlu)))
         summary.append(row)
-    comparisons = [
-        compare(a["arm"], b["arm"], metric, a[metric], b[metric])
-        for a, b in zip(summary, summary[1:], strict=False)
-        for metric in ("heldout_perplexity", "mmlu_accuracy")
-        if a[metric] is not None and b[metric] is not None
-    ]
+    comparisons = compare_neighbours(summary)
     return {
         "results_version": RESULTS_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -67,6 +67,44 @@ def compare(a: str, b: str, metric: str, sa: dict[str, Any], sb: dict[str, Any])
     return {"a": a, "b": b, "metric": metric, "verdict": verdict, "words": words}
 
 
+def metric_stats(runs: list[dict[str, Any]], n_mmlu: int) -> dict[str, dict[str, Any] | None]:
+    """Every metric of one arm's runs as mean + 95% interval; MMLU's interval also holds item-sampling noise.
+
+    The seeds vary the model, not the items: with 200 items a guesser's accuracy
+    alone moves by about +-6 points, so the binomial half-width is added (in
+    quadrature) to the interval over seeds before two arms are compared.
+    """
+    out: dict[str, dict[str, Any] | None] = {}
+    for metric in METRICS:
+        values = [r[metric] for r in runs if r[metric] is not None]
+        stat = mean_ci(values) if values else None
+        if stat is not None and metric == "mmlu_accuracy" and stat["ci_low"] is not None and n_mmlu:
+            seed_half = stat["ci_high"] - stat["mean"]
+            p = stat["mean"]
+            item_half = 1.96 * math.sqrt(max(p * (1 - p), 1e-12) / n_mmlu)
+            half = math.hypot(seed_half, item_half)
+            stat = {**stat, "ci_low": p - half, "ci_high": p + half, "item_half_width": item_half}
+        out[metric] = stat
+    return out
+
+
+def compare_neighbours(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each arm against the next on held-out perplexity and MMLU; a short arm is not judged at equal budget."""
+    out = []
+    for a, b in zip(summary, summary[1:], strict=False):
+        for metric in ("heldout_perplexity", "mmlu_accuracy"):
+            if a[metric] is None or b[metric] is None:
+                continue
+            short = [row["arm"] for row in (a, b) if row["short"]]
+            if short:
+                out.append({"a": a["arm"], "b": b["arm"], "metric": metric, "verdict": "not_comparable",
+                            "words": f"{METRICS[metric][0]}: {a['arm']} vs {b['arm']} is not a comparison at "
+                                     f"equal budget (arm {', '.join(short)} is short); no verdict"})
+            else:
+                out.append(compare(a["arm"], b["arm"], metric, a[metric], b[metric]))
+    return out
+
+
 def conclusions(summary: list[dict[str, Any]], comparisons: list[dict[str, Any]], n_mmlu: int) -> list[str]:
     """The run in sentences: every comparison, short arms, and what MMLU at chance means."""
     lines = [c["words"] for c in comparisons]
