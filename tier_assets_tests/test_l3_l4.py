@@ -378,7 +378,8 @@ def test_l4_llm_extraction_stays_in_budget_and_keeps_only_verified_items(llm, em
     for rec in kept:
         assert evidence_problems(rec, sources) == []
     for rec in rejected:
-        assert rec["stage"] in ("l4_extract", "l4_verify") and rec["reason"]
+        assert rec["stage"] in ("l4_extract", "l4_check", "l4_verify") and rec["reason"]
+        assert (rec["stage"] == "l4_check") == rec["reason"].startswith("l4_check:")
     members = sum(r["signals"]["l4"]["members"] for r in kept)
     assert members + len(rejected) == stats["extracted"].get("rule", 0) + stats["extracted"].get("llm", 0) + \
         stats["extracted"].get("llm_failed_outputs", 0)
