@@ -32,8 +32,10 @@ def build_heldout() -> None:
     gt = json.loads((SHARED / "html/article-extraction-benchmark/ground-truth.json").read_text())
     articles = [(k, v) for k, v in sorted(gt.items()) if len(v.get("articleBody") or "") >= 200]
     lines = [
-        json.dumps({"text": v["articleBody"], "source": f"article-extraction-benchmark:{v.get('url', k)}"},
-                   ensure_ascii=False)
+        json.dumps(
+            {"text": v["articleBody"], "source": f"article-extraction-benchmark:{v.get('url', k)}"},
+            ensure_ascii=False,
+        )
         for k, v in articles[REFERENCE_ARTICLES:]
         if py3langid.classify(v["articleBody"])[0] == "en"
     ]
@@ -57,7 +59,9 @@ def main() -> None:
     from tier_assets.curation.storage import TierStore
     from tier_assets.curation.tier_value import TierValueConfig, markdown, verify_tiers
 
-    config = TierValueConfig(token_budget=args.token_budget, seeds=tuple(args.seeds), time_limit_s=args.time_limit)
+    config = TierValueConfig(
+        token_budget=args.token_budget, seeds=tuple(args.seeds), time_limit_s=args.time_limit
+    )
     results = verify_tiers(TierStore(args.data_root), config)
     print(markdown(results))
     print(f"{results['seconds']:.0f}s on {results['device']}")

@@ -1,4 +1,4 @@
-"""Tier value: proxy models trained on each tier at an equal token budget (thin layer over curation.tier_value)."""
+"""Tier value: proxy models trained on each tier at an equal token budget (thin over curation.tier_value)."""
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
@@ -32,7 +32,7 @@ class ProxyLaunchConfig(Config):
 
 
 class TierValueLaunchConfig(Config):
-    """Launchpad settings; the defaults are the CPU demo scale (4 arms x 3 seeds, about ten minutes on 2 cores)."""
+    """Launchpad settings; defaults: the CPU demo scale (4 arms x 3 seeds, about ten minutes on 2 cores)."""
 
     domain: str = "en"
     token_budget: int = 40_000
@@ -53,25 +53,39 @@ class TierValueLaunchConfig(Config):
     deps=["l0_raw", "l1_filtered", "l2_selected", "l3_refined"],
     kinds={"pytorch"},
     description="Proxy LMs trained on L0, L1, L2, L2 + L3 (and named export specs) at an equal token budget; "
-                "held-out perplexity and MMLU accuracy with 95% intervals over seeds; "
-                "results under {data_root}/tier_value/",
+    "held-out perplexity and MMLU accuracy with 95% intervals over seeds; "
+    "results under {data_root}/tier_value/",
 )
-def tier_value(context: AssetExecutionContext, config: TierValueLaunchConfig,
-               tier_store: TierStoreResource) -> MaterializeResult:
+def tier_value(
+    context: AssetExecutionContext, config: TierValueLaunchConfig, tier_store: TierStoreResource
+) -> MaterializeResult:
     store = tier_store.store()
     proxy = ProxyConfig.for_mode(config.mode, **config.proxy.model_dump())
-    results = verify_tiers(store, TierValueConfig(
-        domain=config.domain, token_budget=config.token_budget, seeds=tuple(config.seeds), arms=tuple(config.arms),
-        extra_specs=tuple(parse_spec(s) for s in config.extra_specs), eval_path=config.eval_path or None,
-        max_eval_tokens=config.max_eval_tokens, mmlu_items=config.mmlu_items,
-        short_arm=config.short_arm, time_limit_s=config.time_limit_s, proxy=proxy,
-    ), log=context.log.info)
-    return MaterializeResult(metadata={
-        "table": MetadataValue.md(markdown(results)),
-        "plot": MetadataValue.md(plot_markdown(results)),
-        "heldout_removed": results["heldout"]["removed"],
-        "short_arms": [row["arm"] for row in results["summary"] if row["short"]],
-        "versions": MetadataValue.json(results["versions"]),
-        "seconds": results["seconds"],
-        "results": MetadataValue.path(str(results_dir(store) / "results.json")),
-    })
+    results = verify_tiers(
+        store,
+        TierValueConfig(
+            domain=config.domain,
+            token_budget=config.token_budget,
+            seeds=tuple(config.seeds),
+            arms=tuple(config.arms),
+            extra_specs=tuple(parse_spec(s) for s in config.extra_specs),
+            eval_path=config.eval_path or None,
+            max_eval_tokens=config.max_eval_tokens,
+            mmlu_items=config.mmlu_items,
+            short_arm=config.short_arm,
+            time_limit_s=config.time_limit_s,
+            proxy=proxy,
+        ),
+        log=context.log.info,
+    )
+    return MaterializeResult(
+        metadata={
+            "table": MetadataValue.md(markdown(results)),
+            "plot": MetadataValue.md(plot_markdown(results)),
+            "heldout_removed": results["heldout"]["removed"],
+            "short_arms": [row["arm"] for row in results["summary"] if row["short"]],
+            "versions": MetadataValue.json(results["versions"]),
+            "seconds": results["seconds"],
+            "results": MetadataValue.path(str(results_dir(store) / "results.json")),
+        }
+    )

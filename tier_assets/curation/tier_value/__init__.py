@@ -36,6 +36,17 @@ def verify_tiers(store: TierStore, config: TierValueConfig, log: Any = print) ->
 
 
 __all__ = [
-    "BUILTIN_ARMS", "BudgetTooLarge", "EvalSetLeak", "ProxyConfig", "ShortArm", "TierValueConfig", "load_results",
-    "markdown", "parse_spec", "plot_markdown", "results_dir", "table_rows", "verify_tiers",
+    "BUILTIN_ARMS",
+    "BudgetTooLarge",
+    "EvalSetLeak",
+    "ProxyConfig",
+    "ShortArm",
+    "TierValueConfig",
+    "load_results",
+    "markdown",
+    "parse_spec",
+    "plot_markdown",
+    "results_dir",
+    "table_rows",
+    "verify_tiers",
 ]

@@ -70,21 +70,31 @@ def parse_spec(text: str) -> StageSpec:
         except TypeError as exc:
             raise ValueError(f"arm spec {path}: {exc}") from exc
     if spec.record_format != "text":
-        raise ValueError(f"arm spec {spec.name!r} writes {spec.record_format!r} records; a proxy trains on text")
+        raise ValueError(
+            f"arm spec {spec.name!r} writes {spec.record_format!r} records; a proxy trains on text"
+        )
     return spec
 
 
 def user_spec(spec: StageSpec, domain: str, token_budget: int, seed: int) -> StageSpec:
-    """A user-named spec at the run's budget and seed, restricted to the run's domain (refused if it names others)."""
+    """A user-named spec at the run's budget and seed, in the run's domain (refused if it names others)."""
     others = sorted(d for d, w in spec.domain_weights.items() if w > 0 and d != domain)
     if others:
         raise ValueError(f"arm spec {spec.name!r} names domains {others}; this run measures {domain!r} only")
-    return replace(spec, name=f"arm-{spec.name}", token_budget=token_budget, seed=seed,
-                   domain_weights={domain: 1.0}, output_format="jsonl.zst")
+    return replace(
+        spec,
+        name=f"arm-{spec.name}",
+        token_budget=token_budget,
+        seed=seed,
+        domain_weights={domain: 1.0},
+        output_format="jsonl.zst",
+    )
 
 
-def export_arm(store: TierStore, name: str, spec: StageSpec, out_root: Path, benchmarks: BenchmarkIndex) -> ArmData:
-    """Export ``spec`` under ``out_root``, read its texts back and remove any document holding a benchmark item."""
+def export_arm(
+    store: TierStore, name: str, spec: StageSpec, out_root: Path, benchmarks: BenchmarkIndex
+) -> ArmData:
+    """Export ``spec`` under ``out_root``, read its texts back, remove documents holding a benchmark item."""
     manifest = export_stage(store, spec, out_root / spec.name)
     texts, doc_ids, hits = [], [], []
     for record in _read_shards(manifest):

@@ -55,8 +55,16 @@ class ProxyConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"proxy mode must be one of {MODES}, got {self.mode!r}")
-        for name in ("vocab_size", "hidden_size", "layers", "heads", "intermediate_size", "seq_len", "batch_size",
-                     "epochs"):
+        for name in (
+            "vocab_size",
+            "hidden_size",
+            "layers",
+            "heads",
+            "intermediate_size",
+            "seq_len",
+            "batch_size",
+            "epochs",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"proxy {name} must be >= 1, got {getattr(self, name)}")
         if self.vocab_size < 260:
@@ -68,14 +76,14 @@ class ProxyConfig:
 
     @classmethod
     def for_mode(cls, mode: str, **overrides: Any) -> ProxyConfig:
-        """The settings of ``mode`` (decay: longer sequences, one pass, a continued-training learning rate)."""
+        """The settings of ``mode`` (decay: longer sequences, one pass, a continued-training rate)."""
         defaults = {"mode": mode}
         if mode == "decay":
             defaults |= {"seq_len": 512, "batch_size": 8, "epochs": 1, "lr": 1e-4}
         return cls(**(defaults | {k: v for k, v in overrides.items() if v is not None}))
 
     def fingerprint(self) -> str:
-        """Hash of every setting but device and threads: two runs with equal fingerprints trained the same proxy."""
+        """Hash of every setting but device and threads: equal fingerprints, the same proxy."""
         values = {k: v for k, v in asdict(self).items() if k not in ("device", "threads")}
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 

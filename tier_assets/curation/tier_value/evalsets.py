@@ -88,11 +88,12 @@ def screen_heldout(texts: list[str], index: BenchmarkIndex, max_overlap: float) 
         if hit is None:
             kept.append(text)
         else:
-            removed.append(f"item {i} overlaps {hit.benchmark} doc {hit.item_id}: \"{hit.ngram}\"")
+            removed.append(f'item {i} overlaps {hit.benchmark} doc {hit.item_id}: "{hit.ngram}"')
     if len(removed) > max_overlap * len(texts) or not kept:
         raise EvalSetLeak(
-            f"evaluation set overlaps training data: {len(removed)} of {len(texts)} texts share 13-grams with "
-            f"an arm (limit {max_overlap:.0%}), e.g. {removed[0]}; it is not held out, use other text"
+            f"evaluation set overlaps training data: {len(removed)} of {len(texts)} texts share "
+            f"13-grams with an arm (limit {max_overlap:.0%}), e.g. {removed[0]}; "
+            "it is not held out, use other text"
         )
     return HeldOut(kept, len(texts), removed, digest)
 

@@ -66,12 +66,21 @@ def train_bpe(arm_texts: Sequence[Sequence[str]], vocab_size: int, chars_per_arm
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS],
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator((t for texts in arm_texts for t in _first_chars(texts, chars_per_arm)), trainer)
     digest = hashlib.sha256(tok.to_str().encode()).hexdigest()[:16]
-    return Codec(lambda s: tok.encode(s).ids, lambda ids: tok.decode(ids), tok.token_to_id(EOS),
-                 tok.get_vocab_size(), f"bpe-{tok.get_vocab_size()}-{digest}")
+    return Codec(
+        lambda s: tok.encode(s).ids,
+        lambda ids: tok.decode(ids),
+        tok.token_to_id(EOS),
+        tok.get_vocab_size(),
+        f"bpe-{tok.get_vocab_size()}-{digest}",
+    )
 
 
 def _first_chars(texts: Sequence[str], limit: int) -> list[str]:
@@ -86,9 +95,13 @@ def _first_chars(texts: Sequence[str], limit: int) -> list[str]:
 
 def hf_codec(tokenizer: Any, model_id: str) -> Codec:
     """A Hugging Face tokenizer (no special tokens added) as a ``Codec``."""
-    return Codec(lambda s: tokenizer(s, add_special_tokens=False)["input_ids"],
-                 lambda ids: tokenizer.decode(ids), int(tokenizer.eos_token_id), len(tokenizer),
-                 f"{model_id}-{len(tokenizer)}")
+    return Codec(
+        lambda s: tokenizer(s, add_special_tokens=False)["input_ids"],
+        lambda ids: tokenizer.decode(ids),
+        int(tokenizer.eos_token_id),
+        len(tokenizer),
+        f"{model_id}-{len(tokenizer)}",
+    )
 
 
 def tiny_model(cfg: ProxyConfig, vocab_size: int, seed: int) -> torch.nn.Module:
@@ -96,10 +109,17 @@ def tiny_model(cfg: ProxyConfig, vocab_size: int, seed: int) -> torch.nn.Module:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=vocab_size, hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
-                         num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads,
-                         num_key_value_heads=cfg.heads, max_position_embeddings=cfg.seq_len,
-                         tie_word_embeddings=True, attn_implementation="sdpa")
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        num_key_value_heads=cfg.heads,
+        max_position_embeddings=cfg.seq_len,
+        tie_word_embeddings=True,
+        attn_implementation="sdpa",
+    )
     return LlamaForCausalLM(config)
 
 
@@ -140,8 +160,11 @@ def blocks(stream: torch.Tensor, seq_len: int) -> torch.Tensor:
 
 
 def _autocast(device: str) -> Any:
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else torch.autocast(
-        "cpu", enabled=False)
+    return (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if device.startswith("cuda")
+        else torch.autocast("cpu", enabled=False)
+    )
 
 
 def _schedule(steps: int, warmup_fraction: float) -> Callable[[int], float]:
@@ -157,17 +180,27 @@ def _schedule(steps: int, warmup_fraction: float) -> Callable[[int], float]:
     return factor
 
 
-def train(model: torch.nn.Module, data: torch.Tensor, cfg: ProxyConfig, seed: int, device: str,
-          max_steps: int | None = None) -> list[float]:
-    """``cfg.epochs`` passes over ``data`` blocks, each in a ``seed``-shuffled order; the loss of every step."""
+def train(
+    model: torch.nn.Module,
+    data: torch.Tensor,
+    cfg: ProxyConfig,
+    seed: int,
+    device: str,
+    max_steps: int | None = None,
+) -> list[float]:
+    """``cfg.epochs`` passes over ``data`` blocks, each ``seed``-shuffled; the loss of every step."""
     per_epoch = len(data) // cfg.batch_size
     steps = per_epoch * cfg.epochs if max_steps is None else max_steps
     if per_epoch < 1:
         raise ValueError(f"{len(data)} blocks make no batch of {cfg.batch_size}")
     model.to(device).train()
     generator = torch.Generator().manual_seed(seed)
-    order = torch.cat([torch.randperm(len(data), generator=generator)[: per_epoch * cfg.batch_size]
-                       for _ in range(math.ceil(steps / per_epoch))])
+    order = torch.cat(
+        [
+            torch.randperm(len(data), generator=generator)[: per_epoch * cfg.batch_size]
+            for _ in range(math.ceil(steps / per_epoch))
+        ]
+    )
     optim = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.1, betas=(0.9, 0.95))
     sched = torch.optim.lr_scheduler.LambdaLR(optim, _schedule(steps, cfg.warmup_fraction))
     losses = []
@@ -185,8 +218,9 @@ def train(model: torch.nn.Module, data: torch.Tensor, cfg: ProxyConfig, seed: in
     return losses
 
 
-def seconds_per_step(model: torch.nn.Module, data: torch.Tensor, cfg: ProxyConfig, device: str,
-                     steps: int = 3) -> float:
+def seconds_per_step(
+    model: torch.nn.Module, data: torch.Tensor, cfg: ProxyConfig, device: str, steps: int = 3
+) -> float:
     """Median wall time of a training step, after one warm-up step (for the run-time estimate)."""
     times = []
     for _ in range(steps + 1):
@@ -206,8 +240,9 @@ class Perplexity:
 
 
 @torch.no_grad()
-def perplexity(model: torch.nn.Module, codec: Codec, texts: Sequence[str], cfg: ProxyConfig, device: str,
-               max_tokens: int) -> Perplexity:
+def perplexity(
+    model: torch.nn.Module, codec: Codec, texts: Sequence[str], cfg: ProxyConfig, device: str, max_tokens: int
+) -> Perplexity:
     """Token perplexity and bits per byte over ``seq_len`` windows of each text, up to ``max_tokens``."""
     windows: list[list[int]] = []
     total = 0
@@ -252,8 +287,9 @@ def _token_logprobs(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tenso
 
 
 @torch.no_grad()
-def mc_accuracy(model: torch.nn.Module, codec: Codec, items: Sequence[MCItem], cfg: ProxyConfig,
-                device: str) -> float:
+def mc_accuracy(
+    model: torch.nn.Module, codec: Codec, items: Sequence[MCItem], cfg: ProxyConfig, device: str
+) -> float:
     """Log-likelihood multiple choice: the choice with the highest log-probability per byte wins."""
     if not items:
         raise ValueError("no multiple-choice items")
@@ -263,7 +299,7 @@ def mc_accuracy(model: torch.nn.Module, codec: Codec, items: Sequence[MCItem], c
         prompt = codec.encode(f"Question: {item.question}\nAnswer:")
         for choice in item.choices:
             cont = codec.encode(f" {choice}")[: cfg.seq_len - 1]
-            head = prompt[-(cfg.seq_len - len(cont)):]
+            head = prompt[-(cfg.seq_len - len(cont)) :]
             seqs.append(head + cont)
             spans.append((len(head), len(head) + len(cont)))
             sizes.append(max(1, len(f" {choice}".encode())))

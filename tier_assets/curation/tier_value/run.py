@@ -45,14 +45,18 @@ class _Arm:
     target_tokens: int = 0  # proxy tokens of the arm itself in training (decay mode adds general tokens)
 
 
-def verify_tiers(store: TierStore, config: TierValueConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the comparison; write ``results.json`` and the plot under ``{data_root}/tier_value/``; return results."""
+def verify_tiers(
+    store: TierStore, config: TierValueConfig, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Run the comparison; write ``results.json`` and the plot under ``{data_root}/tier_value/``."""
     device = proxy.select_device(config.proxy.device)
     with proxy.cpu_threads(config.proxy.threads if device == "cpu" else None):
         return _verify(store, config, device, log)
 
 
-def _verify(store: TierStore, config: TierValueConfig, device: str, log: Callable[[str], None]) -> dict[str, Any]:
+def _verify(
+    store: TierStore, config: TierValueConfig, device: str, log: Callable[[str], None]
+) -> dict[str, Any]:
     started = time.perf_counter()
     cfg = config.proxy
     out = results_dir(store)
@@ -60,16 +64,20 @@ def _verify(store: TierStore, config: TierValueConfig, device: str, log: Callabl
     specs = _arm_specs(config)
     exported = [arms_mod.export_arm(store, name, spec, out / "arms", benchmarks) for name, spec in specs]
     for arm in exported:
-        log(f"arm {arm.name}: {len(arm.texts)} docs, {arm.manifest.delivered_tokens:,} estimated tokens"
-            f"{' (SHORT)' if arm.short else ''}; {arm.benchmark_docs_removed} benchmark-contaminated docs removed")
+        log(
+            f"arm {arm.name}: {len(arm.texts)} docs, {arm.manifest.delivered_tokens:,} estimated tokens"
+            f"{' (SHORT)' if arm.short else ''}; {arm.benchmark_docs_removed} benchmark-contaminated"
+            " docs removed"
+        )
     _check_short(exported, config)
     general = _general_data(store, config, out, benchmarks) if cfg.mode == "decay" else None
 
     training = [(a.name, a.doc_ids, a.texts) for a in exported]
     if general is not None:
         training.append((general.name, general.doc_ids, general.texts))
-    heldout = evalsets.screen_heldout(evalsets.load_texts(config.eval_path),
-                                      evalsets.training_index(training), config.max_eval_overlap)
+    heldout = evalsets.screen_heldout(
+        evalsets.load_texts(config.eval_path), evalsets.training_index(training), config.max_eval_overlap
+    )
     log(f"held-out set: {heldout.total} texts, {heldout.removed_count} removed for overlapping training data")
     mmlu = evalsets.load_mmlu(config.mmlu_items)
 
@@ -83,8 +91,10 @@ def _verify(store: TierStore, config: TierValueConfig, device: str, log: Callabl
         return base.fresh() if base else proxy.tiny_model(cfg, codec.vocab_size, seed)
 
     estimate = _estimate_seconds(new_model, arms, config, device, len(heldout.texts), len(mmlu))
-    log(f"estimated run time {estimate['total_s']:.0f}s ({estimate['seconds_per_step']:.3f}s/step x "
-        f"{estimate['train_steps']} steps + evaluation); limit {config.time_limit_s:.0f}s")
+    log(
+        f"estimated run time {estimate['total_s']:.0f}s ({estimate['seconds_per_step']:.3f}s/step x "
+        f"{estimate['train_steps']} steps + evaluation); limit {config.time_limit_s:.0f}s"
+    )
     if estimate["total_s"] > config.time_limit_s:
         raise BudgetTooLarge(
             f"estimated {estimate['total_s']:.0f}s exceeds the time limit of {config.time_limit_s:.0f}s "
@@ -95,23 +105,44 @@ def _verify(store: TierStore, config: TierValueConfig, device: str, log: Callabl
     runs = []
     for arm in arms:
         if not len(arm.train_blocks):
-            log(f"arm {arm.data.name}: fewer tokens than one batch of {cfg.batch_size} x {cfg.seq_len}; not trained")
+            log(
+                f"arm {arm.data.name}: fewer tokens than one batch of "
+                f"{cfg.batch_size} x {cfg.seq_len}; not trained"
+            )
             continue
         for seed in config.seeds:
             runs.append(_train_and_evaluate(new_model(seed), arm, seed, codec, heldout, mmlu, config, device))
-            log(f"arm {arm.data.name} seed {seed}: " + ", ".join(
-                f"{k}={v:.4g}" for k, v in runs[-1].items() if k in METRICS and v is not None))
-    results = _results(store, config, arms, runs, heldout, mmlu, codec, estimate, device, benchmarks.version,
-                       general, time.perf_counter() - started)
+            log(
+                f"arm {arm.data.name} seed {seed}: "
+                + ", ".join(f"{k}={v:.4g}" for k, v in runs[-1].items() if k in METRICS and v is not None)
+            )
+    results = _results(
+        store,
+        config,
+        arms,
+        runs,
+        heldout,
+        mmlu,
+        codec,
+        estimate,
+        device,
+        benchmarks.version,
+        general,
+        time.perf_counter() - started,
+    )
     write_results(out, results)
     return results
 
 
 def _arm_specs(config: TierValueConfig) -> list[tuple[str, StageSpec]]:
-    specs = [(name, arms_mod.builtin_spec(name, config.domain, config.token_budget, config.data_seed))
-             for name in config.arms]
-    specs += [(spec.name, arms_mod.user_spec(spec, config.domain, config.token_budget, config.data_seed))
-              for spec in config.extra_specs]
+    specs = [
+        (name, arms_mod.builtin_spec(name, config.domain, config.token_budget, config.data_seed))
+        for name in config.arms
+    ]
+    specs += [
+        (spec.name, arms_mod.user_spec(spec, config.domain, config.token_budget, config.data_seed))
+        for spec in config.extra_specs
+    ]
     names = [n for n, _ in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"arm names must be distinct, got {names}")
@@ -121,16 +152,24 @@ def _arm_specs(config: TierValueConfig) -> list[tuple[str, StageSpec]]:
 def _check_short(exported: list[arms_mod.ArmData], config: TierValueConfig) -> None:
     short = [a for a in exported if a.short]
     if short and config.short_arm == "refuse":
-        raise ShortArm("; ".join(f"arm {a.name} is short of the {config.token_budget:,}-token budget: "
-                                 + " / ".join(a.manifest.shortfalls) for a in short))
+        raise ShortArm(
+            "; ".join(
+                f"arm {a.name} is short of the {config.token_budget:,}-token budget: "
+                + " / ".join(a.manifest.shortfalls)
+                for a in short
+            )
+        )
 
 
 def _general_data(store: TierStore, config: TierValueConfig, out: Path, benchmarks: Any) -> arms_mod.ArmData:
     """Decay mode's general data: the pre-training mixture, sized so the arm makes ``target_fraction``."""
     f = config.proxy.target_fraction
     budget = math.ceil(config.token_budget * (1 - f) / f)
-    spec = replace(default_spec("pretrain", budget, config.data_seed), name="general",
-                   domain_weights={config.domain: 1.0})
+    spec = replace(
+        default_spec("pretrain", budget, config.data_seed),
+        name="general",
+        domain_weights={config.domain: 1.0},
+    )
     return arms_mod.export_arm(store, "general", spec, out / "arms", benchmarks)
 
 
@@ -140,7 +179,7 @@ def _tokenize(arm: arms_mod.ArmData, codec: proxy.Codec, seq_len: int) -> _Arm:
 
 
 def _equalize(arms: list[_Arm], batch_size: int) -> list[_Arm]:
-    """Every full arm trains on the same number of whole batches (the smallest full arm's); short arms on all."""
+    """Every full arm trains on as many whole batches as the smallest full arm; short arms on all."""
     full = [a for a in arms if not a.data.short]
     common = min((len(a.train_blocks) for a in full), default=0) // batch_size * batch_size
     for arm in arms:
@@ -151,7 +190,7 @@ def _equalize(arms: list[_Arm], batch_size: int) -> list[_Arm]:
 
 
 def _mix_general(arms: list[_Arm], general: torch.Tensor, cfg: Any) -> list[_Arm]:
-    """Decay mode: each arm's blocks plus the same general blocks, so the arm is ``target_fraction`` of the mix."""
+    """Decay mode: each arm's blocks plus the same general blocks (the arm: ``target_fraction``)."""
     for arm in arms:
         n_general = round(len(arm.train_blocks) * (1 - cfg.target_fraction) / cfg.target_fraction)
         mixed = torch.cat([arm.train_blocks, general[:n_general]])
@@ -159,8 +198,14 @@ def _mix_general(arms: list[_Arm], general: torch.Tensor, cfg: Any) -> list[_Arm
     return arms
 
 
-def _estimate_seconds(new_model: Callable[[int], torch.nn.Module], arms: list[_Arm], config: TierValueConfig,
-                      device: str, n_eval_texts: int, n_mmlu: int) -> dict[str, Any]:
+def _estimate_seconds(
+    new_model: Callable[[int], torch.nn.Module],
+    arms: list[_Arm],
+    config: TierValueConfig,
+    device: str,
+    n_eval_texts: int,
+    n_mmlu: int,
+) -> dict[str, Any]:
     """Time a few real steps, then extrapolate to every arm x seed (evaluation: forward-only batches)."""
     cfg = config.proxy
     sample = next((a.train_blocks for a in arms if len(a.train_blocks) >= cfg.batch_size), None)
@@ -169,10 +214,15 @@ def _estimate_seconds(new_model: Callable[[int], torch.nn.Module], arms: list[_A
     per_step = proxy.seconds_per_step(new_model(config.seeds[0]), sample, cfg, device)
     steps = sum(len(a.train_blocks) // cfg.batch_size for a in arms) * cfg.epochs * len(config.seeds)
     eval_batches = math.ceil(config.max_eval_tokens / cfg.seq_len / cfg.batch_size) + math.ceil(
-        n_mmlu * 4 / cfg.batch_size)
+        n_mmlu * 4 / cfg.batch_size
+    )
     eval_s = eval_batches * per_step / 2 * len(arms) * len(config.seeds)
-    return {"seconds_per_step": per_step, "train_steps": steps, "eval_s": eval_s,
-            "total_s": per_step * steps + eval_s}
+    return {
+        "seconds_per_step": per_step,
+        "train_steps": steps,
+        "eval_s": eval_s,
+        "total_s": per_step * steps + eval_s,
+    }
 
 
 def _what_fits(config: TierValueConfig, estimate: dict[str, Any]) -> str:
@@ -181,16 +231,25 @@ def _what_fits(config: TierValueConfig, estimate: dict[str, Any]) -> str:
     train_s = estimate["total_s"] - estimate["eval_s"]
     if room <= 0 or train_s <= 0:
         return "evaluation alone does not fit: lower the MMLU items / held-out tokens or raise the limit"
-    return f"lower the token budget to about {max(1, int(config.token_budget * room / train_s * 0.9)):,} " \
-           "or raise the limit"
+    return (
+        f"lower the token budget to about {max(1, int(config.token_budget * room / train_s * 0.9)):,} "
+        "or raise the limit"
+    )
 
 
-def _train_and_evaluate(model: torch.nn.Module, arm: _Arm, seed: int, codec: proxy.Codec,
-                        heldout: evalsets.HeldOut, mmlu: list[evalsets.MCItem], config: TierValueConfig,
-                        device: str) -> dict[str, Any]:
+def _train_and_evaluate(
+    model: torch.nn.Module,
+    arm: _Arm,
+    seed: int,
+    codec: proxy.Codec,
+    heldout: evalsets.HeldOut,
+    mmlu: list[evalsets.MCItem],
+    config: TierValueConfig,
+    device: str,
+) -> dict[str, Any]:
     cfg = config.proxy
     losses = proxy.train(model, arm.train_blocks, cfg, seed, device)
-    tail = losses[-max(1, len(losses) // 10):]
+    tail = losses[-max(1, len(losses) // 10) :]
     ppl = proxy.perplexity(model, codec, heldout.texts, cfg, device, config.max_eval_tokens)
     return {
         "arm": arm.data.name,
@@ -205,10 +264,20 @@ def _train_and_evaluate(model: torch.nn.Module, arm: _Arm, seed: int, codec: pro
     }
 
 
-def _results(store: TierStore, config: TierValueConfig, arms: list[_Arm], runs: list[dict[str, Any]],
-             heldout: evalsets.HeldOut, mmlu: list[evalsets.MCItem], codec: proxy.Codec,
-             estimate: dict[str, Any], device: str, benchmark_version: str, general: arms_mod.ArmData | None,
-             seconds: float) -> dict[str, Any]:
+def _results(
+    store: TierStore,
+    config: TierValueConfig,
+    arms: list[_Arm],
+    runs: list[dict[str, Any]],
+    heldout: evalsets.HeldOut,
+    mmlu: list[evalsets.MCItem],
+    codec: proxy.Codec,
+    estimate: dict[str, Any],
+    device: str,
+    benchmark_version: str,
+    general: arms_mod.ArmData | None,
+    seconds: float,
+) -> dict[str, Any]:
     summary = []
     for arm in arms:
         mine = [r for r in runs if r["arm"] == arm.data.name]
@@ -246,8 +315,12 @@ def _results(store: TierStore, config: TierValueConfig, arms: list[_Arm], runs: 
             **({"general": _arm_versions(store, general, config.domain)} if general else {}),
         },
         "estimate": estimate,
-        "heldout": {"texts": heldout.total, "removed": heldout.removed_count, "removed_detail": heldout.removed,
-                    "scored_texts": len(heldout.texts)},
+        "heldout": {
+            "texts": heldout.total,
+            "removed": heldout.removed_count,
+            "removed_detail": heldout.removed,
+            "scored_texts": len(heldout.texts),
+        },
         "mmlu": {"items": len(mmlu), "chance": MMLU_CHANCE},
         "summary": summary,
         "comparisons": comparisons,

@@ -50,7 +50,7 @@ def mean_ci(values: list[float], level: float = 0.95) -> dict[str, Any]:
 
 
 def compare(a: str, b: str, metric: str, sa: dict[str, Any], sb: dict[str, Any]) -> dict[str, Any]:
-    """Is ``b`` better than ``a`` on ``metric`` beyond the noise? Real only when the 95% intervals do not overlap."""
+    """Is ``b`` better than ``a`` beyond the noise? Real only when the 95% intervals do not overlap."""
     label, lower_better = METRICS[metric]
     if sa["ci_low"] is None or sb["ci_low"] is None:
         verdict, words = "unknown", f"{label}: {a} vs {b} cannot be judged with one seed"
@@ -58,12 +58,17 @@ def compare(a: str, b: str, metric: str, sa: dict[str, Any], sb: dict[str, Any])
         b_better = (sb["mean"] < sa["mean"]) == lower_better
         verdict = "b_better" if b_better else "a_better"
         winner, loser = (b, a) if b_better else (a, b)
-        words = (f"{label}: {winner} is better than {loser} ({sb['mean'] if b_better else sa['mean']:.4g} vs "
-                 f"{sa['mean'] if b_better else sb['mean']:.4g}); the 95% intervals do not overlap, so this is real")
+        words = (
+            f"{label}: {winner} is better than {loser} ({sb['mean'] if b_better else sa['mean']:.4g} vs "
+            f"{sa['mean'] if b_better else sb['mean']:.4g}); the 95% intervals do not overlap, "
+            "so this is real"
+        )
     else:
         verdict = "within_noise"
-        words = (f"{label}: {a} ({sa['mean']:.4g}) and {b} ({sb['mean']:.4g}) differ by less than the noise "
-                 "(their 95% intervals overlap); this run does not show which is better")
+        words = (
+            f"{label}: {a} ({sa['mean']:.4g}) and {b} ({sb['mean']:.4g}) differ by less than the noise "
+            "(their 95% intervals overlap); this run does not show which is better"
+        )
     return {"a": a, "b": b, "metric": metric, "verdict": verdict, "words": words}
 
 
@@ -89,7 +94,7 @@ def metric_stats(runs: list[dict[str, Any]], n_mmlu: int) -> dict[str, dict[str,
 
 
 def compare_neighbours(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each arm against the next on held-out perplexity and MMLU; a short arm is not judged at equal budget."""
+    """Each arm against the next on perplexity and MMLU; a short arm is not judged at equal budget."""
     out = []
     for a, b in zip(summary, summary[1:], strict=False):
         for metric in ("heldout_perplexity", "mmlu_accuracy"):
@@ -97,9 +102,16 @@ def compare_neighbours(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 continue
             short = [row["arm"] for row in (a, b) if row["short"]]
             if short:
-                out.append({"a": a["arm"], "b": b["arm"], "metric": metric, "verdict": "not_comparable",
-                            "words": f"{METRICS[metric][0]}: {a['arm']} vs {b['arm']} is not a comparison at "
-                                     f"equal budget (arm {', '.join(short)} is short); no verdict"})
+                out.append(
+                    {
+                        "a": a["arm"],
+                        "b": b["arm"],
+                        "metric": metric,
+                        "verdict": "not_comparable",
+                        "words": f"{METRICS[metric][0]}: {a['arm']} vs {b['arm']} is not a comparison at "
+                        f"equal budget (arm {', '.join(short)} is short); no verdict",
+                    }
+                )
             else:
                 out.append(compare(a["arm"], b["arm"], metric, a[metric], b[metric]))
     return out
@@ -112,23 +124,29 @@ def conclusions(summary: list[dict[str, Any]], comparisons: list[dict[str, Any]]
         if not row["train_tokens"]:
             lines.append(f"arm {row['arm']} was not trained: it holds fewer tokens than one batch")
         elif row["short"]:
-            lines.append(f"arm {row['arm']} is short: trained on all of its {row['train_tokens']:,} proxy tokens, "
-                         f"fewer than the other arms ({'; '.join(row['shortfalls'])})")
+            lines.append(
+                f"arm {row['arm']} is short: trained on all of its {row['train_tokens']:,} proxy tokens, "
+                f"fewer than the other arms ({'; '.join(row['shortfalls'])})"
+            )
     accs = {row["arm"]: row["mmlu_accuracy"]["mean"] for row in summary if row["mmlu_accuracy"] is not None}
     band = chance_band(n_mmlu)
     above = [f"{arm} ({a:.1%})" for arm, a in accs.items() if a > band[1]]
     if above:
-        lines.append(f"MMLU accuracy above what guessing gives on {n_mmlu} items (up to {band[1]:.1%}): "
-                     f"{', '.join(above)}")
+        lines.append(
+            f"MMLU accuracy above what guessing gives on {n_mmlu} items (up to {band[1]:.1%}): "
+            f"{', '.join(above)}"
+        )
     elif accs and all(band[0] <= a <= band[1] for a in accs.values()):
-        lines.append(f"MMLU accuracy is within what guessing gives on {n_mmlu} items ({band[0]:.1%} to {band[1]:.1%} "
-                     f"around {MMLU_CHANCE:.0%}) for every arm: the proxy cannot answer MMLU, so accuracy says "
-                     "nothing about the tiers here (the interval over seeds does not include item-sampling noise)")
+        lines.append(
+            f"MMLU accuracy is within what guessing gives on {n_mmlu} items ({band[0]:.1%} to {band[1]:.1%} "
+            f"around {MMLU_CHANCE:.0%}) for every arm: the proxy cannot answer MMLU, so accuracy says "
+            "nothing about the tiers here (the interval over seeds does not include item-sampling noise)"
+        )
     return lines
 
 
 def chance_band(n_items: int, z: float = 1.96) -> tuple[float, float]:
-    """Accuracies a pure guesser reaches on ``n_items`` four-way items 95% of the time (normal approximation)."""
+    """Accuracies a guesser reaches on ``n_items`` four-way items 95% of the time (normal approx.)."""
     half = z * math.sqrt(MMLU_CHANCE * (1 - MMLU_CHANCE) / max(1, n_items))
     return MMLU_CHANCE - half, MMLU_CHANCE + half
 
@@ -179,10 +197,14 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["| " + " | ".join(r[c] for c in cols) + " |" for r in rows]
     n = len(results["config"]["seeds"])
     proxy = results["config"]["proxy"]
-    lines += ["", f"mean [95% CI] over {n} seed(s); train tokens: distinct {proxy['mode']}-proxy tokens, each "
-              f"seen {proxy['epochs']} time(s); held-out: {results['heldout']['scored_texts']} texts "
-              f"({results['heldout']['removed']} removed for overlapping training data); "
-              f"MMLU: {results['mmlu']['items']} items, chance {MMLU_CHANCE:.0%}", ""]
+    lines += [
+        "",
+        f"mean [95% CI] over {n} seed(s); train tokens: distinct {proxy['mode']}-proxy tokens, each "
+        f"seen {proxy['epochs']} time(s); held-out: {results['heldout']['scored_texts']} texts "
+        f"({results['heldout']['removed']} removed for overlapping training data); "
+        f"MMLU: {results['mmlu']['items']} items, chance {MMLU_CHANCE:.0%}",
+        "",
+    ]
     lines += [f"- {line}" for line in results["conclusions"]]
     return "\n".join(lines)
 
@@ -197,10 +219,18 @@ def plot_png(results: dict[str, Any]) -> bytes:
         ax = fig.add_subplot(1, len(shown), i + 1)
         rows = [r for r in results["summary"] if r[metric]]
         means = [r[metric]["mean"] for r in rows]
-        errs = [[m - (r[metric]["ci_low"] if r[metric]["ci_low"] is not None else m) for r, m in zip(rows, means,
-                 strict=True)], [(r[metric]["ci_high"] if r[metric]["ci_high"] is not None else m) - m
-                                 for r, m in zip(rows, means, strict=True)]]
-        ax.bar([r["arm"] for r in rows], means, yerr=errs, capsize=4, color="#6BAED6")
+        errs = [
+            [
+                m - (r[metric]["ci_low"] if r[metric]["ci_low"] is not None else m)
+                for r, m in zip(rows, means, strict=True)
+            ],
+            [
+                (r[metric]["ci_high"] if r[metric]["ci_high"] is not None else m) - m
+                for r, m in zip(rows, means, strict=True)
+            ],
+        ]
+        labels = [r["arm"] + ("\n(short)" if r["short"] else "") for r in rows]
+        ax.bar(labels, means, yerr=errs, capsize=4, color="#6BAED6")
         if metric == "mmlu_accuracy":
             ax.axhline(MMLU_CHANCE, color="#E45756", linestyle="--", linewidth=1, label="chance")
             ax.legend(frameon=False)
