@@ -208,7 +208,7 @@ _DEF_ZH = re.compile(r"^(?P<term>[^，,。；;：:\s]{1,20}?)(?:是指|指的是
 # a bare "X是Y" states a fact about X (北京是中国的首都), not the meaning of a term
 _FACT_ZH = re.compile(r"^(?P<term>[^，,。；;：:\s是]{2,15}?)(?:是|位于|成立于|创建于|出生于|始建于)(?P<body>.{4,})$",
                       re.DOTALL)
-_ZH_TERM_TAIL = re.compile(r"[立随旋当不也都还就又的]$")
+_ZH_TERM_TAIL = re.compile(r"(?:[立随旋当不也都还就又的]|已经|正在|曾经|仍然|依然)$")
 # a Chinese "term" holding a pronoun or led by a conjunction / adverb is a clause ("因为我是一个..."), not a term
 _ZH_NOT_TERM = re.compile(r"[我你他她它这那此其该谁]|^(?:因为|所以|但是|但|如果|虽然|而且|并且|然后|可是|只是|就是|还是|也|都|又|就|不)")
 _LATEX_ENV = re.compile(r"\\begin\{(?P<env>definition|defn|theorem|thm|lemma|lem|proposition|prop|corollary|cor)"
