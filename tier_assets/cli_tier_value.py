@@ -88,16 +88,18 @@ def cmd_verify_tiers(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_tier_value_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``verify-tiers`` on ``subparsers``."""
+def add_tier_value_commands(subparsers: argparse._SubParsersAction,
+                            parents: list[argparse.ArgumentParser] | None = None) -> None:
+    """Register ``verify-tiers`` on ``subparsers``, with the shared ``parents`` options (``--data-root``)."""
+    from tier_assets.cli import common_options
     from tier_assets.curation.tier_value import BUILTIN_ARMS
 
     p = subparsers.add_parser(
         "verify-tiers",
         help="train proxy LMs on each tier at an equal token budget and "
         "compare held-out perplexity and MMLU accuracy",
+        parents=parents if parents is not None else [common_options()],
     )
-    p.add_argument("--data-root", default=None, help="default: $TIER_ASSETS_DATA_ROOT or ./data")
     p.add_argument("--domain", default="en", choices=DOMAINS)
     p.add_argument(
         "--token-budget",

@@ -94,7 +94,7 @@ def assert_one_line_error(code: int, err: str, *needles: str) -> None:
 SUBCOMMANDS = {
     "demo": [], "add-batch": ["b1"], "lineage": ["x"], "dup-cluster": ["x"], "stats": [], "backfill": ["l0_raw"],
     "report": [], "export": ["sft"], "ask": ["what is a cursor?"], "serve-llm": [],
-    "evaluate-l2": [str(REPO / "README.md")], "catalog": [],
+    "evaluate-l2": [str(REPO / "README.md")], "catalog": [], "verify-tiers": [],
 }
 
 
