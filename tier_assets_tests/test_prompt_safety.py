@@ -115,3 +115,19 @@ def test_guard_takes_no_chinese_density_of_english_text() -> None:
     text = ("Police say the man was robbing a store when he was stabbed. Witnesses saw two men robbing "
             "passers-by earlier; a third was arrested for robbing a bank in 2017.")
     assert unsafe_category(text) is None
+
+
+def test_cached_answers_never_bypass_the_guard(smollm: TransformersLLM, tmp_path) -> None:
+    """An answer cached while the guard was off is not replayed to a guarded run: the guard is in the key."""
+    from tier_assets.curation import llm_cache
+
+    cache = llm_cache.LLMCache(tmp_path / "calls.jsonl")
+    request = [llm_cache.Request("doc-1", "l3:test", ADULT_EN)]
+    smollm.prompt_guard = False
+    try:
+        unguarded = llm_cache.generate(smollm, cache, request, "v1", max_new_tokens=2)[0]
+    finally:
+        smollm.prompt_guard = True
+    assert refusal_reason(unguarded) is None and unguarded.tokens_out > 0
+    guarded = llm_cache.generate(smollm, cache, request, "v1", max_new_tokens=2)[0]
+    assert refusal_reason(guarded) == "safety:prompt:adult"

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from tier_assets.curation.models.llm import LLM, Generation, Prompt
+from tier_assets.curation.models.llm import LLM, Generation, Prompt, prompt_guard_version
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -176,7 +176,7 @@ def generate(llm: LLM, cache: LLMCache | None, requests: Sequence[Request], prom
              max_new_tokens: int, temperature: float = 0.0, no_repeat_ngram: int = 0) -> list[Generation]:
     """``llm.generate`` through the cache; a hit is the stored text with its token counts."""
     settings = {"op": "generate", "max_new_tokens": max_new_tokens, "temperature": temperature,
-                "no_repeat_ngram": no_repeat_ngram}
+                "no_repeat_ngram": no_repeat_ngram, "prompt_guard": prompt_guard_version(llm)}
     keys = [call_key(r.task, r.doc_id, r.prompt, llm.identity, prompt_version, settings) for r in requests]
 
     def ask(idx: list[int]) -> list[Generation]:
@@ -189,7 +189,8 @@ def generate(llm: LLM, cache: LLMCache | None, requests: Sequence[Request], prom
 def next_token_logprobs(llm: LLM, cache: LLMCache | None, requests: Sequence[Request], candidates: Sequence[str],
                         prompt_version: str) -> list[dict[str, float]]:
     """``llm.next_token_logprobs`` through the cache (-inf is stored as JSON ``-Infinity``)."""
-    settings = {"op": "next_token_logprobs", "candidates": list(candidates)}
+    settings = {"op": "next_token_logprobs", "candidates": list(candidates),
+                "prompt_guard": prompt_guard_version(llm)}
     keys = [call_key(r.task, r.doc_id, r.prompt, llm.identity, prompt_version, settings) for r in requests]
 
     def ask(idx: list[int]) -> list[dict[str, float]]:

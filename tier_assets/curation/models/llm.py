@@ -82,6 +82,20 @@ def _content_filters() -> tuple[Any, ...]:
                  for language in sorted(base.content_terms))
 
 
+def prompt_guard_version(llm: LLM) -> str:
+    """What the prompt guard checks with ("off", or the hash of the L1 content lists): part of every cached
+    call's key, so a changed list, or answers cached without the guard, are asked again through it."""
+    return _guard_lists_version() if llm.prompt_guard else "off"
+
+
+@lru_cache(maxsize=1)
+def _guard_lists_version() -> str:
+    from tier_assets.curation.l1.safety import lists_version
+
+    filters = _content_filters()
+    return lists_version(filters[0].config) if filters else "no-lists"
+
+
 def prompt_text(prompt: Prompt) -> str:
     """All the text of a prompt (every message's content)."""
     return "\n".join(m.get("content") or "" for m in as_messages(prompt))
