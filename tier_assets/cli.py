@@ -264,6 +264,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from tier_assets.cli_l2 import add_l2_commands
+    from tier_assets.cli_l4 import add_l4_commands
     from tier_assets.cli_tier_value import add_tier_value_commands
 
     common, runs = common_options(), _run_options()
@@ -327,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_l2_commands(sub, [common])
     add_tier_value_commands(sub, [common])
+    add_l4_commands(sub, [common])
 
     p = command("catalog", "(re)build catalog.duckdb with one view per tier and rejected set")
     p.set_defaults(func=_cmd_catalog)

@@ -95,6 +95,7 @@ SUBCOMMANDS = {
     "demo": [], "add-batch": ["b1"], "lineage": ["x"], "dup-cluster": ["x"], "stats": [], "backfill": ["l0_raw"],
     "report": [], "export": ["sft"], "ask": ["what is a cursor?"], "serve-llm": [],
     "evaluate-l2": [str(REPO / "README.md")], "catalog": [], "verify-tiers": [],
+    "evaluate-l4": [str(REPO / "README.md")],
 }
 
 

@@ -38,7 +38,7 @@ from tier_assets.curation.l4.organize import STAGE, organize
 from tier_assets.curation.l4.verify import verify_items
 from tier_assets.curation.llm_cache import LLMCache, Request
 from tier_assets.curation.models.embedder import Embedder
-from tier_assets.curation.models.llm import LLM
+from tier_assets.curation.models.llm import LLM, refusal_reason
 from tier_assets.curation.pipeline import Doc, reject
 from tier_assets.curation.schema import derive_doc_id, stable_id
 
@@ -138,6 +138,7 @@ def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Em
                 budget.settle(hold, gen.tokens_in + gen.tokens_out, "extract")
                 budget.settle(judge_hold, 0, "judge")  # verify_items reserves the exact judge cost
                 claims, reason = parse_extraction(gen.text, gen.finish_reason)
+                reason = refusal_reason(gen) or reason  # the prompt guard refused the source text
                 if reason:
                     extracted["llm_failed_outputs"] += 1
                     rejected.append(_rejected(doc, "extraction", gen.text, "llm", "l4_extract", reason,
