@@ -11,20 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tier_assets.cli import common_options, non_negative_int, positive_int
 from tier_assets.curation.schema import DOMAINS
-
-
-def _positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return int(text)
-
-
-def _seed(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a seed (a whole number >= 0), got {text!r}")
-    return int(text)
 
 
 def _positive_float(text: str) -> float:
@@ -91,7 +79,6 @@ def cmd_verify_tiers(args: argparse.Namespace) -> int:
 def add_tier_value_commands(subparsers: argparse._SubParsersAction,
                             parents: list[argparse.ArgumentParser] | None = None) -> None:
     """Register ``verify-tiers`` on ``subparsers``, with the shared ``parents`` options (``--data-root``)."""
-    from tier_assets.cli import common_options
     from tier_assets.curation.tier_value import BUILTIN_ARMS
 
     p = subparsers.add_parser(
@@ -103,11 +90,11 @@ def add_tier_value_commands(subparsers: argparse._SubParsersAction,
     p.add_argument("--domain", default="en", choices=DOMAINS)
     p.add_argument(
         "--token-budget",
-        type=_positive_int,
+        type=positive_int,
         default=40_000,
         help="tokens per arm (the project's estimated tokens, as exports count them)",
     )
-    p.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0, 1, 2])
     p.add_argument("--arms", nargs="+", choices=BUILTIN_ARMS, default=list(BUILTIN_ARMS))
     p.add_argument(
         "--spec",
@@ -130,10 +117,10 @@ def add_tier_value_commands(subparsers: argparse._SubParsersAction,
         "--base-model", default=None, help="decay mode: HF directory or .gguf (default: shipped SmolLM2)"
     )
     p.add_argument("--device", default=None, help="default: cuda when visible, else cpu")
-    p.add_argument("--seq-len", type=_positive_int, default=None, help="default: 128 (tiny), 512 (decay)")
-    p.add_argument("--batch-size", type=_positive_int, default=None, help="default: 8")
+    p.add_argument("--seq-len", type=positive_int, default=None, help="default: 128 (tiny), 512 (decay)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="default: 8")
     p.add_argument(
-        "--epochs", type=_positive_int, default=None, help="passes over each arm; default 2 (tiny), 1 (decay)"
+        "--epochs", type=positive_int, default=None, help="passes over each arm; default 2 (tiny), 1 (decay)"
     )
     p.add_argument(
         "--refuse-short",

@@ -23,21 +23,27 @@ from tier_assets.defs.partitions import BATCH_PARTITIONS_NAME
 
 from .conftest import DEMO_DATA, REPO
 
+DAGSTER = str(Path(sys.executable).parent / "dagster")
 
-def test_two_partitions_at_once(tmp_path):
+
+def _batch_on_instance(tmp_path: Path, entries: list[SourceEntry]) -> tuple[DagsterInstance, Path, dict[str, str]]:
+    """A real instance and data root holding batch ``b1`` of ``entries``, and the environment of a CLI run on them."""
     home = tmp_path / "home"
     home.mkdir()
     root = tmp_path / "data"
     instance = DagsterInstance.from_config(str(home))
-    write_manifest(root, BatchManifest("b1", now_iso(), [
+    write_manifest(root, BatchManifest("b1", now_iso(), entries))
+    instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, ["b1"])
+    return instance, root, {**os.environ, "DAGSTER_HOME": str(home), "TIER_ASSETS_DATA_ROOT": str(root)}
+
+
+def test_two_partitions_at_once(tmp_path):
+    instance, root, env = _batch_on_instance(tmp_path, [
         SourceEntry("rp", "en", "jsonl", str(DEMO_DATA / "en" / "redpajama-c4-sample.jsonl"), (), "rp"),
         SourceEntry("se", "math", "jsonl", str(DEMO_DATA / "math" / "stackexchange-sample-a.jsonl"), (), "se"),
-    ]))
-    instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, ["b1"])
-    env = {**os.environ, "DAGSTER_HOME": str(home), "TIER_ASSETS_DATA_ROOT": str(root)}
-    dagster = str(Path(sys.executable).parent / "dagster")
+    ])
     procs = [
-        subprocess.Popen([dagster, "asset", "materialize", "-m", "tier_assets.definitions", "--select",
+        subprocess.Popen([DAGSTER, "asset", "materialize", "-m", "tier_assets.definitions", "--select",
                           "l0_raw,l1_filtered", "--partition", f"b1|{domain}"],
                          cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for domain in ("en", "math")
@@ -60,24 +66,17 @@ def test_two_partitions_at_once(tmp_path):
 
 def test_two_classifier_runs_of_one_domain_at_once(tmp_path):
     """The nightly schedule and a manual backfill train one domain's classifier at the same time."""
-    home = tmp_path / "home"
-    home.mkdir()
-    root = tmp_path / "data"
-    instance = DagsterInstance.from_config(str(home))
-    write_manifest(root, BatchManifest("b1", now_iso(), [
+    instance, root, env = _batch_on_instance(tmp_path, [
         SourceEntry("rp", "en", "jsonl", str(DEMO_DATA / "en" / "redpajama-c4-sample.jsonl"), (), "rp"),
         SourceEntry("cc", "en", "jsonl", str(DEMO_DATA / "en" / "redpajama-cc-2023-06-sample.jsonl"), (), "cc"),
-    ]))
-    instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, ["b1"])
-    env = {**os.environ, "DAGSTER_HOME": str(home), "TIER_ASSETS_DATA_ROOT": str(root)}
-    dagster = str(Path(sys.executable).parent / "dagster")
-    first = subprocess.run([dagster, "asset", "materialize", "-m", "tier_assets.definitions", "--select",
+    ])
+    first = subprocess.run([DAGSTER, "asset", "materialize", "-m", "tier_assets.definitions", "--select",
                             "l0_raw,l1_filtered", "--partition", "b1|en"],
                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
     config = json.dumps({"ops": {"l2_classifier": {"config": {"overrides_yaml": "seeds: 6\nmax_references: 2"}}}})
     procs = [
-        subprocess.Popen([dagster, "asset", "materialize", "-m", "tier_assets.definitions", "--select",
+        subprocess.Popen([DAGSTER, "asset", "materialize", "-m", "tier_assets.definitions", "--select",
                           "l2_classifier", "--partition", "en", "--config-json", config],
                          cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for _ in range(2)
