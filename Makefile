@@ -7,7 +7,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export TIER_ASSETS_DATA_ROOT ?= $(CURDIR)/data
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test ui lint bench clean
+.PHONY: setup demo test test-heavy ui lint bench clean
 
 setup: $(STAMP)
 
@@ -28,9 +28,16 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/tier-assets demo
 
+# Two pytest workers, one thread each: two processes with a thread per core beat two that fight over
+# both cores (torch and OpenMP spin when oversubscribed). Subprocesses (Dagster runs) inherit it.
+PYTEST := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/pytest -q -n 2 --dist loadfile
+
 test: $(STAMP)
 	$(BIN)/ruff check tier_assets tier_assets_tests bench
-	$(BIN)/pytest -q
+	$(PYTEST) -m "not heavy"
+
+test-heavy: $(STAMP)
+	$(PYTEST) -m heavy
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml

@@ -274,6 +274,7 @@ def test_verbose_prints_dagster_logs_instead_of_writing_a_file(env) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # the LLM tiers on 2 shared cores
+@pytest.mark.heavy
 def test_demo_domain_from_an_empty_data_root(env) -> None:
     """`tier-assets demo --registry FILE --domain zh` on nothing: every tier through Dagster, a quiet console."""
     pages = env["tmp"] / "zh"

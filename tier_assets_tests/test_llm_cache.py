@@ -231,6 +231,7 @@ def test_l3_interrupted_run_resumes_without_repeating_paid_calls_and_matches_an_
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_l4_interrupted_run_resumes_without_repeating_paid_calls_and_matches_an_uninterrupted_run(
         tmp_path, shared_data, llm, embedder):
     docs = l3_docs(shared_data)

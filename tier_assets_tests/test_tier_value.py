@@ -324,6 +324,7 @@ def test_tier_value_asset_materializes_through_dagster(store: TierStore, dagster
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_decay_mode_continues_smollm2_on_a_target_general_mix(store: TierStore, tmp_path: Path) -> None:
     """The GPU path (the paper's decay verification) on CPU, a handful of steps: it runs, records the mix."""
     proxy = ProxyConfig.for_mode("decay", seq_len=64, batch_size=4, device="cpu")

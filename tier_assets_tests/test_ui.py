@@ -130,6 +130,8 @@ def test_graphql_shows_assets_partitions_materializations_checks_and_lineage(dag
     assert check["executionForLatestMaterialization"]["status"] == "SUCCEEDED"
 
 
+@pytest.mark.heavy
+@pytest.mark.timeout(1800)
 def test_daemon_sensors_promote_an_inbox_file_from_l0_to_l4(dagster_dev):
     root, port = dagster_dev["root"], dagster_dev["port"]
     inbox = root / "inbox" / "en"

@@ -326,7 +326,8 @@ def compute_signatures(docs: Sequence[Doc], config: DedupConfig, embedder: Any =
 
             embedder = get_embedder(config.embedder_model)
         vectors = embedder.encode_windows([d["text"] for d in docs], config.embed_windows)
-        columns["embedding"] = _list_array(vectors.reshape(n, -1).astype(np.float32, copy=False), pa.float32())
+        flat = vectors.reshape(n, -1) if n else np.zeros((0, 0), np.float32)  # an empty partition has no width
+        columns["embedding"] = _list_array(flat.astype(np.float32, copy=False), pa.float32())
         metadata[EMBEDDER_META] = f"{embedder.version} windows={config.embed_windows}".encode()
     return pa.table(columns).replace_schema_metadata(metadata)
 
