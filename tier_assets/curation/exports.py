@@ -556,7 +556,7 @@ class _ShardWriter:
             self._zst.close()
             self._file.close()
         publish(self.tmp, self.path)
-        return ShardInfo(self.name, self.docs, self.tokens, self.path.stat().st_size, _sha256(self.path))
+        return ShardInfo(self.name, self.docs, self.tokens, self.path.stat().st_size, file_sha256(self.path))
 
     def abort(self) -> None:
         try:
@@ -569,7 +569,8 @@ class _ShardWriter:
             self.tmp.unlink(missing_ok=True)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

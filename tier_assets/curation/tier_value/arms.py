@@ -10,7 +10,6 @@ is screened with L1's decontamination index and a hit is removed and counted.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from dataclasses import dataclass, replace
@@ -19,7 +18,7 @@ from typing import Any
 
 import zstandard
 
-from tier_assets.curation.exports import STAGES, Manifest, StageSpec, default_spec, export_stage
+from tier_assets.curation.exports import STAGES, Manifest, StageSpec, default_spec, export_stage, file_sha256
 from tier_assets.curation.l1.decontam import BenchmarkIndex
 from tier_assets.curation.storage import TierStore
 
@@ -124,13 +123,5 @@ def partition_fingerprints(store: TierStore, spec: StageSpec, domain: str) -> di
     for tier in spec.tiers:
         for ref in store.partitions(tier):
             if ref.domain == domain:
-                out[str(ref)] = _file_sha256(store.partition_path(ref))[:16]
+                out[str(ref)] = file_sha256(store.partition_path(ref))[:16]
     return out
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
