@@ -26,7 +26,7 @@ from l0_ingest import make_corpus
 def run_one(path: Path, semantic: bool) -> dict:
     from tier_assets.curation.l0 import ingest_partition
     from tier_assets.curation.l1.process import process_l1_partition
-    from tier_assets.curation.l1.recipe import load_l1_recipe
+    from tier_assets.curation.l1.settings import load_l1_settings
     from tier_assets.curation.sources import SourceEntry
     from tier_assets.curation.storage import PartitionRef, TierStore
 
@@ -34,7 +34,7 @@ def run_one(path: Path, semantic: bool) -> dict:
     with tempfile.TemporaryDirectory() as root:
         store = TierStore(root)
         ingest_partition(store, PartitionRef("L0", "en", "b"), [SourceEntry("bench", "en", "jsonl", str(path), (), "c")])
-        recipe = load_l1_recipe("en", {"dedup": {"semantic": semantic}})
+        recipe = load_l1_settings("en", {"dedup": {"semantic": semantic}})
         start = time.perf_counter()
         _, stats = process_l1_partition(store, recipe, "b", progress=lines.append)
         seconds = time.perf_counter() - start

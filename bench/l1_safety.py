@@ -24,7 +24,7 @@ from typing import Any
 from _util import save, table
 
 from tier_assets.curation.l1.process import candidate_steps
-from tier_assets.curation.l1.recipe import load_l1_recipe
+from tier_assets.curation.l1.settings import load_l1_settings
 from tier_assets.curation.models.llm import unsafe_category
 from tier_assets.curation.pipeline import Doc
 
@@ -43,7 +43,7 @@ def as_doc(row: dict[str, Any], domain: str) -> Doc:
 
 def run_language(rows: list[dict[str, Any]], lang: str) -> tuple[dict[str, str], dict[str, float]]:
     """doc id -> the rejecting stage:reason ('' when kept), and docs/s per step."""
-    steps = candidate_steps(load_l1_recipe(lang))
+    steps = candidate_steps(load_l1_settings(lang))
     docs = [as_doc(r, lang) for r in rows if r["lang"] == lang]
     outcome = {d["doc_id"]: "" for d in docs}
     rates: dict[str, float] = {}

@@ -28,11 +28,12 @@ from typing import Any
 import numpy as np
 from _util import SHARED, peak_rss_mb, save, table
 
-from tier_assets.curation.l3.refine import L3Config, refine_partition
+from tier_assets.curation.l3.refine import refine_partition
+from tier_assets.curation.l3.settings import L3Settings
 from tier_assets.curation.l4.build import build_l4_partition
-from tier_assets.curation.l4.config import L4Config
 from tier_assets.curation.l4.extract import sentence_spans
 from tier_assets.curation.l4.index import L4Index, ivf_nlist
+from tier_assets.curation.l4.settings import L4Settings
 from tier_assets.curation.models.embedder import get_embedder
 from tier_assets.curation.models.vectors import faiss_device
 
@@ -97,7 +98,7 @@ def bench_llm(docs: dict[str, list[dict[str, Any]]], max_new: int, max_source_ch
     llm = load_llm()
     load_s = time.perf_counter() - start
     embedder = get_embedder()
-    l3_config = L3Config(budget_tokens=10**7, max_new_tokens=max_new, min_new_tokens=8,
+    l3_config = L3Settings(budget_tokens=10**7, max_new_tokens=max_new, min_new_tokens=8,
                          max_source_chars=max_source_chars, batch_size=4)
     per_format: dict[str, Counter[str]] = {}
     gen_tokens = gen_s = judge_s = total_s = 0.0
@@ -132,7 +133,7 @@ def bench_llm(docs: dict[str, list[dict[str, Any]]], max_new: int, max_source_ch
     }
     print(table([{"format": k, **{x: v[x] for x in ("attempted", "kept", "pass_rate")},
                   "reasons": json.dumps(v["reasons"])} for k, v in formats.items()]))
-    l4_config = L4Config(budget_tokens=10**7, max_new_tokens=max_new, max_source_chars=max_source_chars)
+    l4_config = L4Settings(budget_tokens=10**7, max_new_tokens=max_new, max_source_chars=max_source_chars)
     l4_rows = []
     for domain, rows in docs.items():
         sources = rows + l3_by_domain[domain]
@@ -156,7 +157,7 @@ def bench_llm(docs: dict[str, list[dict[str, Any]]], max_new: int, max_source_ch
 
 def bench_l4_rules(docs: dict[str, list[tuple[str, str]]]) -> dict[str, Any]:
     embedder = get_embedder()
-    config = L4Config(llm_extraction=False)
+    config = L4Settings(llm_extraction=False)
     rows = []
     for domain, pairs in docs.items():
         kept, rejected, stats = build_l4_partition(as_docs(domain, pairs), None, embedder, config)

@@ -18,9 +18,9 @@ import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
-from tier_assets.curation.l4.config import L4Config
 from tier_assets.curation.l4.evaluate import evaluate_file
 from tier_assets.curation.l4.extract import rule_items
+from tier_assets.curation.l4.settings import L4Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
@@ -62,7 +62,7 @@ def _rank(text: str) -> str:
 
 def candidates() -> list[dict]:
     """Every domain's rule-extracted items, deduplicated, a hash-ordered sample of ``PER_DOMAIN`` each."""
-    config = L4Config(max_items_per_doc=50)
+    config = L4Settings(max_items_per_doc=50)
     by_domain: dict[str, dict[str, dict]] = {d: {} for d in PER_DOMAIN}
     for doc in _docs():
         record = {"doc_id": doc["source"], "batch": "dev", "tier": "L2", **doc}

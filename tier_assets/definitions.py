@@ -15,12 +15,9 @@ from tier_assets.defs.sensors import inbox_sensor
 from tier_assets.defs.stats import tier_stats
 from tier_assets.defs.tier_value import tier_value
 
-TIER_ASSETS = [l0_raw, l1_filtered, l2_selected, l3_refined, l4_organized]
-MODEL_ASSETS = [l2_classifier]  # partitioned by domain only
-
 
 def build_definitions(data_root: str | None = None, llm_config: str | None = None) -> Definitions:
-    built = [*TIER_ASSETS, *MODEL_ASSETS, l4_index]
+    built = [l0_raw, l1_filtered, l2_selected, l3_refined, l4_organized, l2_classifier, l4_index]
     assets = [*built, tier_stats, *build_export_assets([a.key.to_user_string() for a in built]), tier_value]
     keys = [a.key.to_user_string() for a in assets]
     return Definitions(

@@ -20,7 +20,7 @@ from tier_assets.cli import UserError
 from tier_assets.curation.sources import batch_from_registry, load_registry, manifest_path, read_manifest
 from tier_assets.curation.storage import TierStore
 from tier_assets.definitions import build_definitions
-from tier_assets.defs.partitions import BATCH_PARTITIONS_NAME, partition_key
+from tier_assets.defs.registry import BATCH_PARTITIONS_NAME, partition_key
 from tier_assets.runner import Progress, RunOutcome, console_output, log_path, print_summary, run_assets
 
 DEMO_BATCH = "demo-0001"

@@ -23,9 +23,15 @@ from tier_assets.cli import UserError
 from tier_assets.curation.sources import read_manifest
 from tier_assets.curation.stats import run_sql
 from tier_assets.curation.storage import TierStore
-from tier_assets.definitions import MODEL_ASSETS, TIER_ASSETS, build_definitions
-from tier_assets.defs.partitions import BATCH_PARTITIONS_NAME, partition_key
-from tier_assets.defs.schedules import TIER_ASSET
+from tier_assets.definitions import build_definitions
+from tier_assets.defs.registry import (
+    BATCH_PARTITIONS_NAME,
+    MODEL_ASSETS,
+    asset_of,
+    partition_key,
+    tier_chain,
+    tier_of,
+)
 
 if TYPE_CHECKING:
     from dagster._utils.error import SerializableErrorInfo
@@ -222,11 +228,11 @@ def plan_backfill(store: TierStore, instance: DagsterInstance, asset_key: str, d
     """Which partitions of ``asset_key`` to run; unknown assets or batches and an empty instance are user errors."""
     from tier_assets.curation.staleness import VERSIONED, stale_partitions
 
-    known_assets = [a.key.to_user_string() for a in [*TIER_ASSETS, *MODEL_ASSETS]]
+    known_assets = [*tier_chain(), *MODEL_ASSETS]
     if asset_key not in known_assets:
         raise UserError(f"unknown asset {asset_key!r}; known: {', '.join(known_assets)}")
     keys = sorted(instance.get_dynamic_partitions(BATCH_PARTITIONS_NAME))
-    if asset_key in [a.key.to_user_string() for a in MODEL_ASSETS]:  # partitioned by domain only
+    if asset_key in MODEL_ASSETS:  # partitioned by domain only
         if stale_only:
             raise UserError(f"--stale: {asset_key} is partitioned by domain only; it has no stale partitions")
         return BackfillPlan(asset_key, [d for d in DOMAIN_ORDER if not domains or d in domains], keys)
@@ -238,10 +244,10 @@ def plan_backfill(store: TierStore, instance: DagsterInstance, asset_key: str, d
     wanted = [(d, b) for b in keys for d in DOMAIN_ORDER
               if (not domains or d in domains) and (not batches or b in batches)]
     if stale_only:
-        tier = next((t for t in VERSIONED if TIER_ASSET[t] == asset_key), None)
-        if tier is None:
+        tier = tier_of(asset_key)
+        if tier not in VERSIONED:
             raise UserError(f"--stale: {asset_key} is not versioned; versioned: "
-                            f"{', '.join(TIER_ASSET[t] for t in VERSIONED)}")
+                            f"{', '.join(asset_of(t) for t in VERSIONED)}")
         stale = {(s.domain, s.batch) for s in stale_partitions(store, [tier])}
         wanted = [p for p in wanted if p in stale]
     wanted = [(d, b) for d, b in wanted if read_manifest(store.root, b).for_domain(d)]

@@ -19,7 +19,7 @@ from tier_assets.curation.l0 import accounting_problems
 from tier_assets.curation.l2.distill import QualityClassifier
 from tier_assets.curation.sources import BatchManifest, SourceEntry, now_iso, write_manifest
 from tier_assets.curation.storage import PartitionRef, TierStore
-from tier_assets.defs.partitions import BATCH_PARTITIONS_NAME
+from tier_assets.defs.registry import BATCH_PARTITIONS_NAME
 
 from .conftest import DEMO_DATA, REPO
 

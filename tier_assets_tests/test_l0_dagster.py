@@ -19,7 +19,7 @@ from tier_assets.curation.readers import ReaderConfig
 from tier_assets.curation.sources import BatchManifest, SourceEntry, now_iso, read_manifest, write_manifest
 from tier_assets.curation.storage import PartitionRef, TierStore
 from tier_assets.defs.l0 import l0_raw
-from tier_assets.defs.partitions import BATCH_PARTITIONS_NAME, partition_key
+from tier_assets.defs.registry import BATCH_PARTITIONS_NAME, partition_key
 from tier_assets.defs.resources import TierStoreResource
 from tier_assets.defs.sensors import inbox_sensor
 

@@ -9,13 +9,13 @@ import pytest
 from dagster import materialize
 
 from tier_assets.curation.accounting import one_to_one_problems
-from tier_assets.curation.l1.recipe import load_l1_recipe
+from tier_assets.curation.l1.settings import load_l1_settings
 from tier_assets.curation.sources import BatchManifest, SourceEntry, now_iso, write_manifest
 from tier_assets.curation.stats import run_sql
 from tier_assets.curation.storage import PartitionRef, TierStore
 from tier_assets.defs.l0 import l0_raw
 from tier_assets.defs.l1 import l1_filtered
-from tier_assets.defs.partitions import BATCH_PARTITIONS_NAME, partition_key
+from tier_assets.defs.registry import BATCH_PARTITIONS_NAME, partition_key
 from tier_assets.defs.resources import TierStoreResource
 
 from .conftest import DEMO_DATA
@@ -97,4 +97,4 @@ def test_invalid_recipe_fails_before_any_work(dagster_instance, two_batches, dat
 ])
 def test_recipe_validation_messages(overrides, needle):
     with pytest.raises(ValueError, match=needle):
-        load_l1_recipe("en", overrides)
+        load_l1_settings("en", overrides)

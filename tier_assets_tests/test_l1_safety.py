@@ -11,7 +11,6 @@ import pytest
 
 from tier_assets.curation.l0 import ingest_partition
 from tier_assets.curation.l1.process import process_l1_partition
-from tier_assets.curation.l1.recipe import load_l1_recipe
 from tier_assets.curation.l1.safety import (
     SAFETY_DATA,
     ContentSafetyFilter,
@@ -22,6 +21,7 @@ from tier_assets.curation.l1.safety import (
     parent_domains,
     url_host,
 )
+from tier_assets.curation.l1.settings import load_l1_settings
 from tier_assets.curation.sources import SourceEntry
 from tier_assets.curation.storage import PartitionRef, TierStore
 
@@ -31,7 +31,7 @@ GAMBLING_DEMO_URL = "http://044545.com/topic/20200207/015849.html"
 
 
 def safety(domain: str, **overrides: Any) -> SafetyConfig:
-    return load_l1_recipe(domain, {"safety": overrides} if overrides else None).safety
+    return load_l1_settings(domain, {"safety": overrides} if overrides else None).safety
 
 
 def doc(text: str, url: str | None = None) -> dict[str, Any]:
@@ -241,25 +241,25 @@ def test_toxicity_signal_keeps_clean_text_and_says_when_no_model_exists() -> Non
 
 def test_recipe_validates_safety_settings() -> None:
     with pytest.raises(ValueError, match="unknown setting"):
-        load_l1_recipe("en", {"safety": {"hard_treshold": 1}})
+        load_l1_settings("en", {"safety": {"hard_treshold": 1}})
     with pytest.raises(ValueError, match="toxicity_threshold"):
-        load_l1_recipe("en", {"safety": {"toxicity_threshold": 1.5}})
+        load_l1_settings("en", {"safety": {"toxicity_threshold": 1.5}})
     with pytest.raises(ValueError, match="not found"):
-        load_l1_recipe("en", {"safety": {"url_banned_words": ["url_terms/missing.txt"]}})
+        load_l1_settings("en", {"safety": {"url_banned_words": ["url_terms/missing.txt"]}})
     with pytest.raises(ValueError, match="bad regular expression"):
-        load_l1_recipe("zh", {"safety": {"content_terms": {"zh": {"adult": {"hard": ["re:(unclosed"]}}}}})
+        load_l1_settings("zh", {"safety": {"content_terms": {"zh": {"adult": {"hard": ["re:(unclosed"]}}}}})
 
 
 def test_a_changed_list_changes_the_fingerprint(tmp_path: Path) -> None:
     extra = tmp_path / "extra.txt"
     extra.write_text("bad-domain.example\n")
     overrides = {"safety": {"url_blocklists": {"adult": [str(extra)]}}}
-    before = load_l1_recipe("en", overrides)
-    assert lists_version(before.safety) == lists_version(load_l1_recipe("en", overrides).safety)
+    before = load_l1_settings("en", overrides)
+    assert lists_version(before.safety) == lists_version(load_l1_settings("en", overrides).safety)
     fingerprint = before.fingerprint
     assert URLSafetyFilter(before.safety).check(doc("t", "http://another.example/x")) is None
     extra.write_text("bad-domain.example\nanother.example\n")
-    after = load_l1_recipe("en", overrides)
+    after = load_l1_settings("en", overrides)
     assert after.fingerprint != fingerprint
     assert URLSafetyFilter(after.safety).check(doc("t", "http://another.example/x"))[0] == \
         "safety:url_blocklist:adult"
@@ -281,7 +281,7 @@ def test_demo_zh_adult_and_gambling_pages_never_reach_l1(tmp_path: Path) -> None
     entries = [SourceEntry("cc-zh", "zh", "warc", str(DEMO_ZH / "cc-main-2020-34-excerpt.warc.gz"),
                            relpath="cc-main-2020-34-excerpt.warc.gz")]
     ingest_partition(store, ref, entries)
-    recipe = load_l1_recipe("zh", {"dedup": {"semantic": False}})
+    recipe = load_l1_settings("zh", {"dedup": {"semantic": False}})
     result, stats = process_l1_partition(store, recipe, "b1")
     kept_urls = {d["url"] for d in result.kept}
     rejected = {d["url"]: d for d in result.rejected}

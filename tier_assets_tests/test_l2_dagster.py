@@ -12,7 +12,7 @@ from dagster import DagsterInstance, SkipReason, build_schedule_context, build_s
 
 from tier_assets.curation.accounting import one_to_one_problems
 from tier_assets.curation.catalog import connect
-from tier_assets.curation.l2.recipe import load_l2_recipe
+from tier_assets.curation.l2.settings import load_l2_settings
 from tier_assets.curation.l2.train import classifier_dir, current_version
 from tier_assets.curation.sources import BatchManifest, SourceEntry, now_iso, write_manifest
 from tier_assets.curation.staleness import stale_partitions
@@ -21,7 +21,7 @@ from tier_assets.definitions import build_definitions
 from tier_assets.defs.l0 import l0_raw
 from tier_assets.defs.l1 import l1_filtered
 from tier_assets.defs.l2 import l2_classifier, l2_selected
-from tier_assets.defs.partitions import BATCH_PARTITIONS_NAME, partition_key
+from tier_assets.defs.registry import BATCH_PARTITIONS_NAME, partition_key
 from tier_assets.defs.resources import LLMResource, TierStoreResource
 
 from .conftest import DEMO_DATA
@@ -170,12 +170,12 @@ def test_l2_without_classifier_or_seeds_fails_clearly(dagster_instance, data_roo
 
 
 def test_l2_recipe_validation():
-    assert load_l2_recipe("en").reference_paths[0].is_file()
+    assert load_l2_settings("en").reference_paths[0].is_file()
     with pytest.raises(ValueError, match="exactly one of threshold or top_fraction"):
-        load_l2_recipe("en", {"threshold": 3.0})
+        load_l2_settings("en", {"threshold": 3.0})
     with pytest.raises(ValueError, match="unknown setting"):
-        load_l2_recipe("en", {"seed_count": 3})
+        load_l2_settings("en", {"seed_count": 3})
     with pytest.raises(ValueError, match="reference file not found"):
-        load_l2_recipe("en", {"references": ["nope.jsonl"]})
+        load_l2_settings("en", {"references": ["nope.jsonl"]})
     with pytest.raises(ValueError, match="unknown domain"):
-        load_l2_recipe("fr")
+        load_l2_settings("fr")

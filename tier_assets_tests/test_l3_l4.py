@@ -19,7 +19,8 @@ import pytest
 from tier_assets.curation.l3.budget import TokenBudget, prompt_tokens
 from tier_assets.curation.l3.parse import Failure, Parsed, parse_output
 from tier_assets.curation.l3.prompts import FORMATS, PROMPT_VERSION, build_prompt, instructions
-from tier_assets.curation.l3.refine import L3Config, refine_partition, source_span, variant_for
+from tier_assets.curation.l3.refine import refine_partition, source_span, variant_for
+from tier_assets.curation.l3.settings import L3Settings
 from tier_assets.curation.l3.verify import (
     calibrate,
     check_rules,
@@ -33,10 +34,10 @@ from tier_assets.curation.l3.verify import (
     unsupported_numbers,
 )
 from tier_assets.curation.l4.build import build_l4_partition
-from tier_assets.curation.l4.config import L4Config
 from tier_assets.curation.l4.extract import Item, definition_term, locate, rule_items, sentence_spans
 from tier_assets.curation.l4.index import L4Index
 from tier_assets.curation.l4.organize import organize
+from tier_assets.curation.l4.settings import L4Settings
 from tier_assets.curation.l4.verify import evidence_problems, verify_items
 from tier_assets.curation.schema import derive_doc_id, to_table
 
@@ -114,25 +115,25 @@ def _doc(doc_id: str, text: str, domain: str = "en", batch: str = "b1", score: f
 
 def test_configs_reject_invalid_settings():
     with pytest.raises(ValueError, match="budget_tokens"):
-        L3Config(budget_tokens=-1)
+        L3Settings(budget_tokens=-1)
     with pytest.raises(ValueError, match="unknown format"):
-        L3Config(formats={"en": ["poem"]})
+        L3Settings(formats={"en": ["poem"]})
     with pytest.raises(ValueError, match="not a string"):
-        L3Config(formats={"en": "qa"})
+        L3Settings(formats={"en": "qa"})
     with pytest.raises(ValueError, match="min_new_tokens"):
-        L3Config(max_new_tokens=8, min_new_tokens=16)
+        L3Settings(max_new_tokens=8, min_new_tokens=16)
     with pytest.raises(ValueError, match="min_similarity"):
-        L3Config(min_similarity={"poem": 0.5})
+        L3Settings(min_similarity={"poem": 0.5})
     with pytest.raises(ValueError, match=r"no_repeat_ngram must be 0 \(off\) or an integer >= 2, got 1"):
-        L3Config(no_repeat_ngram=1)
-    with pytest.raises(ValueError, match="L4Config.no_repeat_ngram"):
-        L4Config(no_repeat_ngram=-2)
+        L3Settings(no_repeat_ngram=1)
+    with pytest.raises(ValueError, match="L4Settings.no_repeat_ngram"):
+        L4Settings(no_repeat_ngram=-2)
     with pytest.raises(ValueError, match="min_entailment"):
-        L4Config(min_entailment=1.5)
+        L4Settings(min_entailment=1.5)
     with pytest.raises(ValueError, match="merge_threshold"):
-        L4Config(merge_threshold=2.0)
-    assert L3Config(formats={"en": ["qa"]}).formats_for("en") == ("qa",)
-    assert L3Config().formats_for("math") == ("knowledge", "qa")
+        L4Settings(merge_threshold=2.0)
+    assert L3Settings(formats={"en": ["qa"]}).formats_for("en") == ("qa",)
+    assert L3Settings().formats_for("math") == ("knowledge", "qa")
 
 
 # ---------------------------------------------------------------------------------------------- parsing
@@ -277,7 +278,7 @@ def test_similarity_rule(embedder, burma_facts: str, rugby: str):
                "became independent from Britain in 1948.")
     unrelated = _paragraph(rugby, "Learning Disability Rugby League is")
     sims = similarities(embedder, [rewrite, unrelated], [burma_facts, burma_facts])
-    threshold = L3Config().min_similarity["rewrite"]
+    threshold = L3Settings().min_similarity["rewrite"]
     assert sims[0] >= threshold > sims[1]
 
 
@@ -319,7 +320,7 @@ def test_judge_reads_yes_no_probabilities_from_the_real_model(llm, burma_facts: 
 @pytest.mark.slow
 def test_refine_partition_respects_the_budget_and_accounts_for_every_output(llm, embedder, burma, rugby):
     docs = [_doc("burma", burma, score=4.0), _doc("rugby", rugby, score=3.5), _doc("low", rugby[::-1], score=1.0)]
-    config = L3Config(formats={"en": ["qa"]}, max_new_tokens=40, min_new_tokens=8, batch_size=1,
+    config = L3Settings(formats={"en": ["qa"]}, max_new_tokens=40, min_new_tokens=8, batch_size=1,
                       max_source_chars=500, judge=False)
     # room for the first output in full and only 12 new tokens of the second (the judge is tested above)
     prompts = []
@@ -360,17 +361,17 @@ def test_refine_partition_respects_the_budget_and_accounts_for_every_output(llm,
 
 @pytest.mark.slow
 def test_empty_upstream_gives_empty_valid_partitions(llm, embedder):
-    kept, rejected, stats = refine_partition([], llm, embedder, L3Config())
+    kept, rejected, stats = refine_partition([], llm, embedder, L3Settings())
     assert kept == rejected == [] and stats["outputs"] == 0 and stats["spent_tokens"] == 0
     assert to_table(kept).num_rows == 0 and to_table(rejected, rejected=True).num_rows == 0
-    kept, rejected, stats = build_l4_partition([], llm, embedder, L4Config())
+    kept, rejected, stats = build_l4_partition([], llm, embedder, L4Settings())
     assert kept == rejected == [] and stats["kept"] == 0 and stats["spent_tokens"] == 0
 
 
 @pytest.mark.slow
 def test_l4_llm_extraction_stays_in_budget_and_keeps_only_verified_items(llm, embedder, burma, rugby):
     docs = [_doc("burma", burma, score=4.0), _doc("rugby", rugby, score=3.0)]
-    config = L4Config(budget_tokens=1600, max_new_tokens=48, max_source_chars=500, batch_size=2,
+    config = L4Settings(budget_tokens=1600, max_new_tokens=48, max_source_chars=500, batch_size=2,
                       judge_reserve_tokens=400)
     kept, rejected, stats = build_l4_partition(docs, llm, embedder, config)
     assert 0 < stats["spent_tokens"] <= 1600 and stats["llm_calls"] >= 1
@@ -389,7 +390,7 @@ def test_l4_llm_extraction_stays_in_budget_and_keeps_only_verified_items(llm, em
 
 
 def test_rule_extraction_points_at_real_text(burma, kaon, bisect_source):
-    config = L4Config()
+    config = L4Settings()
     items = rule_items(_doc("burma", burma), config)
     assert "myanmar is a country in Southeast Asia, northwestern Indian Peninsula." in [i.text for i in items]
     for item in items:
@@ -434,7 +435,7 @@ def test_sentence_spans_and_locate(burma):
 
 def test_evidence_resolution_pass_and_fail(embedder, burma):
     doc = _doc("burma", burma)
-    items = rule_items(doc, L4Config())
+    items = rule_items(doc, L4Settings())
     records, _ = organize(items, embedder)
     sources = {"burma": burma}
     assert records and all(evidence_problems(r, sources) == [] for r in records)
@@ -455,7 +456,7 @@ def test_verify_items_rejects_bad_spans_and_missing_terms(burma):
     shifted = Item("fact", good.text, "burma", "L2", "en", "b1", s + 2, s + 33, burma[s:s + 31], "rule:test")
     unsupported = Item("fact", "Myanmar's beaches attract surfers every monsoon.", "burma", "L2", "en", "b1", s,
                        s + 31, burma[s:s + 31], "rule:test")
-    passed, failed = verify_items([good, shifted, unsupported], {"burma": burma}, None, L4Config())
+    passed, failed = verify_items([good, shifted, unsupported], {"burma": burma}, None, L4Settings())
     assert passed == [good] and good.verification["term_coverage"] >= 0.6
     assert [(i is shifted, r) for i, r, _ in failed][0] == (True, "span_mismatch")
     assert failed[1][0] is unsupported and failed[1][1] == "terms_missing"
@@ -466,7 +467,7 @@ def test_duplicate_facts_merge_across_documents_and_batches(embedder, burma, rug
     # the same definition syndicated into a second page of another batch
     second = _paragraph(rugby, "Learning Disability Rugby League is") + "\n" + sentence + "\n"
     docs = [_doc("burma", burma, batch="b1"), _doc("rugby", second, batch="b2")]
-    items = [i for d in docs for i in rule_items(d, L4Config())]
+    items = [i for d in docs for i in rule_items(d, L4Settings())]
     records, stats = organize(list(reversed(items)), embedder)
     (merged,) = [r for r in records if r["text"] == sentence]
     l4 = merged["signals"]["l4"]
@@ -485,7 +486,7 @@ def test_duplicate_facts_merge_across_documents_and_batches(embedder, burma, rug
 def test_index_search_returns_the_right_item(tmp_path, embedder, burma, rugby, bisect_source):
     docs = [_doc("burma", burma), _doc("rugby", rugby),
             _doc("bisect", bisect_source, domain="code", meta={"language": "python"})]
-    records, _ = organize([i for d in docs for i in rule_items(d, L4Config())], embedder)
+    records, _ = organize([i for d in docs for i in rule_items(d, L4Settings())], embedder)
     index = L4Index.build(records, embedder)
     hit = index.search("return the index where to insert an item in a sorted list", k=3)[0]
     assert hit.item["text"].startswith("bisect_") and hit.item["evidence"][0]["doc_id"] == "bisect"

@@ -12,11 +12,12 @@ import pytest
 from dagster import instance_for_test, materialize
 
 from tier_assets.cli import main
-from tier_assets.curation.l4.tier import evidence_check, load_l4_config
+from tier_assets.curation.l4.settings import load_l4_settings
+from tier_assets.curation.l4.tier import evidence_check
 from tier_assets.curation.sources import BatchManifest, SourceEntry, now_iso, write_manifest
 from tier_assets.curation.storage import PartitionRef, TierStore
 from tier_assets.definitions import build_definitions
-from tier_assets.defs.partitions import BATCH_PARTITIONS_NAME, partition_key
+from tier_assets.defs.registry import BATCH_PARTITIONS_NAME, partition_key
 from tier_assets.runner import run_assets
 
 from .conftest import DEMO_DATA
@@ -166,10 +167,10 @@ def test_evidence_check_catches_a_changed_source(chain, upper):
 
 def test_l4_config_validation():
     with pytest.raises(ValueError, match="unknown setting"):
-        load_l4_config("en", {"budget": 5})
+        load_l4_settings("en", {"budget": 5})
     with pytest.raises(ValueError, match="merge_threshold"):
-        load_l4_config("en", {"merge_threshold": 3})
-    assert load_l4_config("zh").budget_tokens == 10000
+        load_l4_settings("en", {"merge_threshold": 3})
+    assert load_l4_settings("zh").budget_tokens == 10000
 
 
 def test_export_assets_write_shards_and_manifests(chain, upper):

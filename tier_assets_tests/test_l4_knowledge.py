@@ -16,8 +16,8 @@ import pytest
 from tier_assets.cli_l4 import main
 from tier_assets.curation.l4.build import build_l4_partition
 from tier_assets.curation.l4.checks import knowledge_problems
-from tier_assets.curation.l4.config import L4Config
 from tier_assets.curation.l4.extract import kind_and_subject, module_name, rule_items
+from tier_assets.curation.l4.settings import L4Settings
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
@@ -110,7 +110,7 @@ def test_kinds_and_subjects_of_candidates():
 def test_code_items_name_their_qualified_subject():
     source = (STDLIB / "email" / "message.py").read_text(encoding="utf-8")
     doc = _doc("msg", source, domain="code", meta={"language": "python"}, source_file="python-stdlib/email/message.py")
-    items = {i.subject: i for i in rule_items(doc, L4Config(max_items_per_doc=500))}
+    items = {i.subject: i for i in rule_items(doc, L4Settings(max_items_per_doc=500))}
     item = items["email.message.Message.items"]
     assert item.kind == "procedure" and item.term == "items"
     assert item.text == "email.message.Message.items(self): Get all the message's header fields and values."
@@ -128,7 +128,7 @@ def test_kinds_subjects_and_check_rejections_are_stored(shared_data: Path):
     code = (STDLIB / "heapq.py").read_text(encoding="utf-8")
     docs = [_doc("burma", rows[8]["text"]), _doc("rugby", rows[0]["text"]),
             _doc("heapq", code, domain="code", meta={"language": "python"}, source_file="python-stdlib/heapq.py")]
-    kept, rejected, stats = build_l4_partition(docs, None, get_embedder(), L4Config(llm_extraction=False))
+    kept, rejected, stats = build_l4_partition(docs, None, get_embedder(), L4Settings(llm_extraction=False))
     by_text = {r["text"]: r for r in kept}
     burma = by_text["myanmar is a country in Southeast Asia, northwestern Indian Peninsula."]["signals"]["l4"]
     assert (burma["kind"], burma["subject"], burma["claim"]) == \
@@ -147,7 +147,7 @@ def test_kinds_subjects_and_check_rejections_are_stored(shared_data: Path):
 def test_zh_extraction_on_real_articles(shared_data: Path):
     base = json.loads((shared_data / "html" / "magic-html-zh" / "article" / "base.json").read_text(encoding="utf-8"))
     (text,) = [r["content"] for r in base.values() if "文明是人类在认识世界和改造世界中创造" in r["content"]]
-    items = rule_items(_doc("zh", text, domain="zh"), L4Config(max_items_per_doc=200))
+    items = rule_items(_doc("zh", text, domain="zh"), L4Settings(max_items_per_doc=200))
     found = {i.text: i for i in items}
     item = found["文明是人类在认识世界和改造世界中创造的有形和无形的积极成果的总和。"]
     assert (item.kind, item.subject) == ("fact", "文明") and text[item.start:item.end] == item.cited
@@ -161,7 +161,7 @@ def test_math_extraction_on_planetmath(shared_data: Path):
     path = shared_data / "math" / "planetmath-number-theory-sample.jsonl"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     (text,) = [r["text"] for r in rows if r["id"] == "planetmath:TopicsOnIdealClassGroupsAndDiscriminants"]
-    items = rule_items(_doc("pm", text, domain="math"), L4Config(max_items_per_doc=200))
+    items = rule_items(_doc("pm", text, domain="math"), L4Settings(max_items_per_doc=200))
     by_subject = {i.subject: i for i in items}
     item = by_subject["class number"]
     assert item.kind == "definition" and item.method == "rule:math"
@@ -171,7 +171,7 @@ def test_math_extraction_on_planetmath(shared_data: Path):
     assert text[ring.start:ring.end] == ring.cited
     latex = ("Intro.\n\\begin{lemma}[Euclid] If a prime $p$ divides $ab$, then $p \\mid a$ or $p \\mid b$.\n"
              "\\end{lemma}\n")
-    (lemma,) = rule_items(_doc("m", latex, domain="math"), L4Config())
+    (lemma,) = rule_items(_doc("m", latex, domain="math"), L4Settings())
     assert (lemma.kind, lemma.subject) == ("theorem", "Euclid") and "$p \\mid a$" in lemma.text
 
 

@@ -23,10 +23,11 @@ import pytest
 from tier_assets.curation.l2.annotate import Annotation, Annotator
 from tier_assets.curation.l2.train import AnnotationCache
 from tier_assets.curation.l3.budget import TokenBudget
-from tier_assets.curation.l3.refine import L3Config, refine_partition
+from tier_assets.curation.l3.refine import refine_partition
+from tier_assets.curation.l3.settings import L3Settings
 from tier_assets.curation.l3.verify import judge_pairs
 from tier_assets.curation.l4.build import build_l4_partition
-from tier_assets.curation.l4.config import L4Config
+from tier_assets.curation.l4.settings import L4Settings
 from tier_assets.curation.llm_cache import LLMCache, call_key, sha256_json
 from tier_assets.curation.models.llm import TransformersLLM
 
@@ -79,9 +80,9 @@ def l3_docs(shared_data: Path) -> list[dict]:
     return _web_docs(shared_data, (8, 0, 1))
 
 
-L3_CONFIG = L3Config(formats={"en": ["qa"]}, max_new_tokens=24, min_new_tokens=8, batch_size=1,
+L3_CONFIG = L3Settings(formats={"en": ["qa"]}, max_new_tokens=24, min_new_tokens=8, batch_size=1,
                      max_source_chars=400, budget_tokens=6000)
-L4_CONFIG = L4Config(budget_tokens=2400, max_new_tokens=32, min_new_tokens=8, max_source_chars=400, batch_size=1,
+L4_CONFIG = L4Settings(budget_tokens=2400, max_new_tokens=32, min_new_tokens=8, max_source_chars=400, batch_size=1,
                      judge_reserve_tokens=400, max_llm_docs=3)
 
 

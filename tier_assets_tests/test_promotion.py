@@ -8,8 +8,8 @@ from tier_assets.curation.sources import BatchManifest, SourceEntry, now_iso, wr
 from tier_assets.curation.storage import PartitionRef, TierStore
 from tier_assets.defs.l0 import l0_raw
 from tier_assets.defs.l1 import l1_filtered
-from tier_assets.defs.partitions import BATCH_PARTITIONS_NAME, partition_key
 from tier_assets.defs.promotion import build_promotion_sensors
+from tier_assets.defs.registry import BATCH_PARTITIONS_NAME, partition_key
 from tier_assets.defs.resources import TierStoreResource
 from tier_assets.defs.stats import tier_stats
 

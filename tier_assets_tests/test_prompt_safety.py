@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from tier_assets.curation.l1.recipe import load_l1_recipe
 from tier_assets.curation.l1.safety import ContentSafetyFilter
+from tier_assets.curation.l1.settings import load_l1_settings
 from tier_assets.curation.l2.annotate import Annotator
 from tier_assets.curation.models.llm import (
     Generation,
@@ -54,7 +54,7 @@ def smollm() -> TransformersLLM:
 def test_guard_uses_the_l1_content_lists(text: str, category: str) -> None:
     assert unsafe_category(text) == category
     language = "en" if text is ADULT_EN else "zh"
-    l1 = ContentSafetyFilter(load_l1_recipe(language).safety).check({"text": text, "url": None, "signals": {}})
+    l1 = ContentSafetyFilter(load_l1_settings(language).safety).check({"text": text, "url": None, "signals": {}})
     assert l1 is not None and l1[0] == f"safety:content_terms:{category}"
 
 
@@ -95,14 +95,15 @@ def test_l2_annotator_records_the_refusal_reason(smollm: TransformersLLM) -> Non
 
 
 def test_l3_rejects_a_refused_document_with_the_safety_reason(smollm: TransformersLLM) -> None:
-    from tier_assets.curation.l3.refine import L3Config, refine_partition
+    from tier_assets.curation.l3.refine import refine_partition
+    from tier_assets.curation.l3.settings import L3Settings
     from tier_assets.curation.models.embedder import get_embedder
 
     llm = ModelInputs(smollm)
     text = (ADULT_EN + " ") * 6
     doc = {"doc_id": "unsafe-1", "parent_ids": [], "tier": "L2", "domain": "en", "batch": "b1", "text": text,
            "score": 4.0, "signals": {}, "models": {}}
-    config = L3Config(formats={"en": ["qa"]}, max_new_tokens=24, min_new_tokens=8, batch_size=1,
+    config = L3Settings(formats={"en": ["qa"]}, max_new_tokens=24, min_new_tokens=8, batch_size=1,
                       max_source_chars=400, budget_tokens=6000)
     kept, rejected, stats = refine_partition([doc], llm, get_embedder(), config)
     assert kept == [] and llm.seen == []  # the model never saw the prompt

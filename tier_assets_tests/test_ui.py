@@ -25,7 +25,7 @@ from tier_assets.curation.storage import PartitionRef, TierStore
 from tier_assets.definitions import build_definitions
 from tier_assets.defs.l0 import l0_raw
 from tier_assets.defs.l1 import l1_filtered
-from tier_assets.defs.partitions import BATCH_PARTITIONS_NAME, partition_key
+from tier_assets.defs.registry import BATCH_PARTITIONS_NAME, partition_key
 
 from .conftest import DEMO_DATA, REPO
 

@@ -29,9 +29,9 @@ class Stale:
 
 def current_l1_version(store: TierStore, domain: str) -> str:
     """The fingerprint of the L1 recipe (settings + benchmark set) a run would use now."""
-    from tier_assets.curation.l1.recipe import load_l1_recipe
+    from tier_assets.curation.l1.settings import load_l1_settings
 
-    return load_l1_recipe(domain).fingerprint
+    return load_l1_settings(domain).fingerprint
 
 
 def current_l2_version(store: TierStore, domain: str) -> str | None:

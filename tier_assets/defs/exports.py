@@ -4,10 +4,8 @@ from dagster import AssetExecutionContext, AssetsDefinition, Config, Materialize
 
 from tier_assets.curation.exports import STAGES, default_spec, export_stage
 from tier_assets.curation.stats import markdown_table
+from tier_assets.defs.registry import export_deps
 from tier_assets.defs.resources import TierStoreResource
-
-STAGE_DEPS = {"pretrain": ["l1_filtered", "l2_selected"], "decay": ["l2_selected", "l3_refined"],
-              "sft": ["l3_refined", "l4_organized"], "rag": ["l4_organized", "l4_index"]}
 
 
 class ExportConfig(Config):
@@ -21,7 +19,7 @@ def export_asset(stage: str, present: list[str]) -> AssetsDefinition:
     @asset(
         name=f"export_{stage}",
         group_name="exports",
-        deps=[d for d in STAGE_DEPS[stage] if d in present],
+        deps=export_deps(stage, present),
         kinds={"parquet"} if stage == "rag" else {"json"},
         description=f"{stage} mixture: token budget, tier and domain weights, repetition caps, seeded sampling; "
                     "shards + manifest under {data_root}/exports/" + stage,

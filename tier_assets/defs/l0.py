@@ -18,7 +18,7 @@ from tier_assets.curation.readers import ReaderConfig
 from tier_assets.curation.sources import read_manifest
 from tier_assets.curation.stats import markdown_table
 from tier_assets.curation.storage import PartitionRef
-from tier_assets.defs.partitions import split_key, tier_partitions
+from tier_assets.defs.registry import split_key, tier_partitions
 from tier_assets.defs.resources import TierStoreResource
 
 ACCOUNTING_CHECK = "records_accounted"

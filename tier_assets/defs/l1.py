@@ -13,11 +13,11 @@ from dagster import (
 from tier_assets.curation.accounting import one_to_one_problems
 from tier_assets.curation.catalog import build_catalog
 from tier_assets.curation.l1.process import process_l1_partition
-from tier_assets.curation.l1.recipe import load_l1_recipe
+from tier_assets.curation.l1.settings import load_l1_settings
 from tier_assets.curation.stats import markdown_table
 from tier_assets.curation.storage import PartitionRef
 from tier_assets.defs.config import RecipeOverrides
-from tier_assets.defs.partitions import split_key, tier_partitions
+from tier_assets.defs.registry import split_key, tier_partitions
 from tier_assets.defs.resources import TierStoreResource
 
 ACCOUNTING_CHECK = "records_accounted"
@@ -37,7 +37,7 @@ ACCOUNTING_CHECK = "records_accounted"
 def l1_filtered(context: AssetExecutionContext, config: RecipeOverrides, tier_store: TierStoreResource) -> MaterializeResult:
     domain, batch = split_key(context.partition_key)
     store = tier_store.store()
-    recipe = load_l1_recipe(domain, config.parsed())  # invalid values fail here, before any work
+    recipe = load_l1_settings(domain, config.parsed())  # invalid values fail here, before any work
     context.log.info(f"L1 {domain}/{batch}: recipe {recipe.fingerprint}")
     _, stats = process_l1_partition(store, recipe, batch, progress=context.log.info)
     build_catalog(store)

@@ -16,13 +16,13 @@ from dagster import (
 
 from tier_assets.curation.accounting import one_to_one_problems
 from tier_assets.curation.catalog import build_catalog
-from tier_assets.curation.l2.recipe import load_l2_recipe
 from tier_assets.curation.l2.select import process_l2_partition
+from tier_assets.curation.l2.settings import load_l2_settings
 from tier_assets.curation.l2.train import load_current, train_classifier
 from tier_assets.curation.stats import markdown_table
 from tier_assets.curation.storage import PartitionRef
 from tier_assets.defs.config import RecipeOverrides
-from tier_assets.defs.partitions import domain_partitions, split_key, tier_partitions
+from tier_assets.defs.registry import domain_partitions, split_key, tier_partitions
 from tier_assets.defs.resources import LLMResource, TierStoreResource
 
 ACCOUNTING_CHECK = "records_accounted"
@@ -49,7 +49,7 @@ with warnings.catch_warnings():  # beta in Dagster 1.13, and exactly the mapping
 def l2_classifier(context: AssetExecutionContext, config: RecipeOverrides, tier_store: TierStoreResource,
                   llm: LLMResource) -> MaterializeResult:
     domain = context.partition_key
-    recipe = load_l2_recipe(domain, config.parsed())  # invalid values fail here, before any work
+    recipe = load_l2_settings(domain, config.parsed())  # invalid values fail here, before any work
     store = tier_store.store()
     result = train_classifier(store, recipe, llm.get(), progress=context.log.info)
     card = result.classifier.card
@@ -92,7 +92,7 @@ def l2_classifier(context: AssetExecutionContext, config: RecipeOverrides, tier_
 )
 def l2_selected(context: AssetExecutionContext, config: RecipeOverrides, tier_store: TierStoreResource) -> MaterializeResult:
     domain, batch = split_key(context.partition_key)
-    recipe = load_l2_recipe(domain, config.parsed())  # invalid values fail here, before any work
+    recipe = load_l2_settings(domain, config.parsed())  # invalid values fail here, before any work
     store = tier_store.store()
     classifier = load_current(store.root, domain)
     stats = process_l2_partition(store, recipe, batch, classifier, progress=context.log.info)

@@ -11,12 +11,13 @@ from dagster import (
 )
 
 from tier_assets.curation.catalog import build_catalog
-from tier_assets.curation.l3.tier import load_l3_config, refine_stored_partition
+from tier_assets.curation.l3.settings import load_l3_settings
+from tier_assets.curation.l3.tier import refine_stored_partition
 from tier_assets.curation.models.embedder import get_embedder
 from tier_assets.curation.stats import markdown_table
 from tier_assets.curation.storage import PartitionRef
 from tier_assets.defs.config import RecipeOverrides
-from tier_assets.defs.partitions import split_key, tier_partitions
+from tier_assets.defs.registry import split_key, tier_partitions
 from tier_assets.defs.resources import LLMResource, TierStoreResource
 
 BUDGET_CHECK = "budget_held_and_outputs_accounted"
@@ -37,7 +38,7 @@ BUDGET_CHECK = "budget_held_and_outputs_accounted"
 def l3_refined(context: AssetExecutionContext, config: RecipeOverrides, tier_store: TierStoreResource,
                llm: LLMResource) -> MaterializeResult:
     domain, batch = split_key(context.partition_key)
-    l3_config = load_l3_config(domain, config.parsed())  # invalid values fail here, before any LLM call
+    l3_config = load_l3_settings(domain, config.parsed())  # invalid values fail here, before any LLM call
     store = tier_store.store()
     stats = refine_stored_partition(store, domain, batch, llm.get(), get_embedder(), l3_config, context.log.info)
     build_catalog(store)

@@ -11,12 +11,13 @@ from dagster import (
 )
 
 from tier_assets.curation.catalog import build_catalog
-from tier_assets.curation.l4.tier import build_index, build_stored_partition, evidence_check, load_l4_config
+from tier_assets.curation.l4.settings import load_l4_settings
+from tier_assets.curation.l4.tier import build_index, build_stored_partition, evidence_check
 from tier_assets.curation.models.embedder import get_embedder
 from tier_assets.curation.stats import markdown_table
 from tier_assets.curation.storage import PartitionRef
 from tier_assets.defs.config import RecipeOverrides
-from tier_assets.defs.partitions import split_key, tier_partitions
+from tier_assets.defs.registry import split_key, tier_partitions
 from tier_assets.defs.resources import LLMResource, TierStoreResource
 
 EVIDENCE_CHECK = "evidence_resolves"
@@ -37,7 +38,7 @@ EVIDENCE_CHECK = "evidence_resolves"
 def l4_organized(context: AssetExecutionContext, config: RecipeOverrides, tier_store: TierStoreResource,
                  llm: LLMResource) -> MaterializeResult:
     domain, batch = split_key(context.partition_key)
-    l4_config = load_l4_config(domain, config.parsed())  # invalid values fail here, before any work
+    l4_config = load_l4_settings(domain, config.parsed())  # invalid values fail here, before any work
     store = tier_store.store()
     model = llm.get() if l4_config.llm_extraction else None
     stats = build_stored_partition(store, domain, batch, model, get_embedder(), l4_config, context.log.info)

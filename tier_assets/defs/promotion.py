@@ -29,11 +29,15 @@ from dagster import (
     sensor,
 )
 
-TIER_CHAIN = ("l0_raw", "l1_filtered", "l2_selected", "l3_refined", "l4_organized")
-STATS_ASSET = "tier_stats"
-INDEX_ASSET = "l4_index"
-# downstream tier -> the per-domain model asset it needs before it can run
-MODEL_GATES = {"l2_selected": "l2_classifier"}
+from tier_assets.defs.registry import (
+    INDEX_ASSET,
+    STATS_ASSET,
+    asset_of,
+    gate_of,
+    promotion_pairs,
+    split_key,
+    tier_chain,
+)
 
 
 def checks_passed(instance: DagsterInstance, run_id: str, asset: AssetKey) -> tuple[bool, list[str]]:
@@ -60,12 +64,12 @@ def _has_materialization(instance: DagsterInstance, key: AssetKey, partition: st
 
 
 def _domain(partition: str) -> str:
-    return partition.split("|", 1)[1]
+    return split_key(partition)[0]
 
 
 def promotion_sensor(upstream: str, downstream: str) -> SensorDefinition:
     up, down = AssetKey(upstream), AssetKey(downstream)
-    gate = AssetKey(MODEL_GATES[downstream]) if downstream in MODEL_GATES else None
+    gate = AssetKey(gate_of(downstream)) if gate_of(downstream) else None
 
     @sensor(
         name=f"promote_{upstream}_to_{downstream}",
@@ -163,12 +167,11 @@ def refresh_sensor(target: str, watched: Sequence[str], interval_s: int = 30) ->
 
 def build_promotion_sensors(asset_keys: Sequence[str]) -> list[SensorDefinition]:
     """Sensors for consecutive tiers that both exist in ``asset_keys``, plus the stats sensor."""
-    present = [k for k in TIER_CHAIN if k in asset_keys]
-    sensors = [promotion_sensor(a, b) for a, b in zip(present, present[1:], strict=False)]
-    sensors += [model_sensor(model, up, down) for up, down in zip(present, present[1:], strict=False)
-                if (model := MODEL_GATES.get(down)) in asset_keys]
+    pairs = promotion_pairs(asset_keys)
+    sensors = [promotion_sensor(a, b) for a, b in pairs]
+    sensors += [model_sensor(model, up, down) for up, down in pairs if (model := gate_of(down)) in asset_keys]
     if STATS_ASSET in asset_keys:
-        sensors.append(refresh_sensor(STATS_ASSET, present))
-    if INDEX_ASSET in asset_keys and "l4_organized" in asset_keys:
-        sensors.append(refresh_sensor(INDEX_ASSET, ["l4_organized"]))
+        sensors.append(refresh_sensor(STATS_ASSET, tier_chain(asset_keys)))
+    if INDEX_ASSET in asset_keys and asset_of("L4") in asset_keys:
+        sensors.append(refresh_sensor(INDEX_ASSET, [asset_of("L4")]))
     return sensors

@@ -13,20 +13,18 @@ from dagster import (
 )
 
 from tier_assets.curation.staleness import VERSIONED, stale_partitions
-from tier_assets.defs.partitions import partition_key
+from tier_assets.defs.registry import asset_of, partition_key, partition_key_string
 from tier_assets.defs.resources import TierStoreResource
-
-TIER_ASSET = {"L1": "l1_filtered", "L2": "l2_selected", "L3": "l3_refined", "L4": "l4_organized"}
 
 
 def build_stale_schedule(asset_keys: Sequence[str]) -> ScheduleDefinition:
     """The nightly stale-partition backfill over the versioned tiers present in ``asset_keys``."""
-    tiers = [t for t in VERSIONED if TIER_ASSET[t] in asset_keys]
+    tiers = [t for t in VERSIONED if asset_of(t) in asset_keys]
 
     @schedule(
         name="stale_partitions_backfill",
         cron_schedule="0 3 * * *",
-        target=[AssetKey(TIER_ASSET[t]) for t in tiers],
+        target=[AssetKey(asset_of(t)) for t in tiers],
         default_status=DefaultScheduleStatus.RUNNING,
         description="Nightly: finds tier partitions made by an older recipe/benchmark set/classifier and "
                     "re-materializes them.",
@@ -39,9 +37,9 @@ def build_stale_schedule(asset_keys: Sequence[str]) -> ScheduleDefinition:
         for s in stale:
             context.log.info(f"stale {s.tier} {s.domain}/{s.batch}: {s.key} {s.recorded} -> {s.current}")
             requests.append(RunRequest(
-                run_key=f"stale:{s.tier}:{s.batch}|{s.domain}:{s.current}",
+                run_key=f"stale:{s.tier}:{partition_key_string(s.domain, s.batch)}:{s.current}",
                 partition_key=partition_key(s.domain, s.batch),
-                asset_selection=[AssetKey(TIER_ASSET[s.tier])],
+                asset_selection=[AssetKey(asset_of(s.tier))],
                 tags={"tier_assets/stale_reason": f"{s.key} {s.recorded} -> {s.current}"},
             ))
         return requests

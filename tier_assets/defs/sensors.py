@@ -17,7 +17,7 @@ from dagster import (
 )
 
 from tier_assets.curation.sources import land_inbox, list_batches, new_batch_key, read_manifest
-from tier_assets.defs.partitions import BATCH_PARTITIONS_NAME, partition_key
+from tier_assets.defs.registry import BATCH_PARTITIONS_NAME, partition_key
 from tier_assets.defs.resources import TierStoreResource
 
 

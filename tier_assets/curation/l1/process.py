@@ -30,8 +30,8 @@ from tier_assets.curation.l1.filters import default_filters
 from tier_assets.curation.l1.langid import LanguageIdentifier
 from tier_assets.curation.l1.mappers import default_mappers
 from tier_assets.curation.l1.pii import PIIRedactor
-from tier_assets.curation.l1.recipe import L1Recipe
 from tier_assets.curation.l1.safety import ContentSafetyFilter, ToxicitySignal, URLSafetyFilter
+from tier_assets.curation.l1.settings import L1Settings
 from tier_assets.curation.pipeline import Doc, Filter, Pipeline, StepResult
 from tier_assets.curation.schema import derive_doc_id, loads
 from tier_assets.curation.storage import PartitionRef, TierStore
@@ -59,7 +59,7 @@ def from_l0(row: dict[str, Any]) -> Doc:
     return doc
 
 
-def candidate_steps(recipe: L1Recipe) -> list:
+def candidate_steps(recipe: L1Settings) -> list:
     """Every L1 step before dedup, in order."""
     return [
         URLSafetyFilter(recipe.safety),
@@ -87,7 +87,7 @@ def _save_signatures(path: Path, table: pa.Table) -> None:
         pq.write_table(table, tmp)
 
 
-def earlier_signatures(store: TierStore, recipe: L1Recipe, batch: str, embedder: Any,
+def earlier_signatures(store: TierStore, recipe: L1Settings, batch: str, embedder: Any,
                        progress: Progress | None = None) -> list[pa.Table]:
     """Signatures of the candidates of every earlier batch of the domain (cached or rebuilt from L0)."""
     fingerprint = recipe.fingerprint
@@ -117,7 +117,7 @@ class L1Stats:
     seconds: float = 0.0
 
 
-def process_l1_partition(store: TierStore, recipe: L1Recipe, batch: str, embedder: Any = None,
+def process_l1_partition(store: TierStore, recipe: L1Settings, batch: str, embedder: Any = None,
                          progress: Progress | None = None) -> tuple[StepResult, L1Stats]:
     """Run L1 for (recipe.domain, batch) and write kept + rejected atomically."""
     start = time.perf_counter()

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from tier_assets.curation.l2.distill import QualityClassifier
-from tier_assets.curation.l2.recipe import L2Recipe
 from tier_assets.curation.l2.score import score_and_select
+from tier_assets.curation.l2.settings import L2Settings
 from tier_assets.curation.pipeline import Doc
 from tier_assets.curation.schema import derive_doc_id, loads
 from tier_assets.curation.storage import PartitionRef, TierStore
@@ -42,7 +42,7 @@ class L2Stats:
     seconds: float = 0.0
 
 
-def process_l2_partition(store: TierStore, recipe: L2Recipe, batch: str, classifier: QualityClassifier,
+def process_l2_partition(store: TierStore, recipe: L2Settings, batch: str, classifier: QualityClassifier,
                          progress: Callable[[str], None] | None = None) -> L2Stats:
     """Score and select (recipe.domain, batch); write L2 kept and rejected atomically."""
     start = time.perf_counter()

@@ -26,9 +26,9 @@ from tier_assets.curation.atomic import write_json_atomic, write_lines_atomic
 from tier_assets.curation.l2.annotate import Annotation, Annotator
 from tier_assets.curation.l2.distill import QualityClassifier, Seed, distill
 from tier_assets.curation.l2.prompts import PROMPT_VERSION
-from tier_assets.curation.l2.recipe import L2Recipe
 from tier_assets.curation.l2.reference import reference_documents
 from tier_assets.curation.l2.seeds import hash_rank, sample_seeds
+from tier_assets.curation.l2.settings import L2Settings
 from tier_assets.curation.llm_cache import CallKey, LLMCache, cache_path, call_key
 from tier_assets.curation.models.llm import LLM
 from tier_assets.curation.storage import TierStore
@@ -65,7 +65,7 @@ def l1_documents(store: TierStore, domain: str) -> list[dict[str, Any]]:
     return docs
 
 
-def seed_documents(store: TierStore, recipe: L2Recipe) -> list[dict[str, Any]]:
+def seed_documents(store: TierStore, recipe: L2Settings) -> list[dict[str, Any]]:
     """Stratified L1 sample plus (a seeded sample of) the recipe's reference chunks."""
     sampled = [{**d, "source": "sample"} for d in sample_seeds(l1_documents(store, recipe.domain), recipe.seeds,
                                                                 recipe.seed)]
@@ -142,7 +142,7 @@ class TrainResult:
     seconds: float
 
 
-def train_classifier(store: TierStore, recipe: L2Recipe, llm: LLM, progress: Progress | None = None,
+def train_classifier(store: TierStore, recipe: L2Settings, llm: LLM, progress: Progress | None = None,
                      annotator: Annotator | None = None) -> TrainResult:
     """Sample, annotate, distil and save ``recipe.domain``'s classifier; make it the current one."""
     start = time.perf_counter()

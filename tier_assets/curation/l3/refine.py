@@ -17,7 +17,7 @@ import math
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,13 +25,13 @@ from tier_assets.curation import llm_cache
 from tier_assets.curation.l3.budget import TokenBudget, prompt_tokens
 from tier_assets.curation.l3.parse import Failure, Parsed, parse_output
 from tier_assets.curation.l3.prompts import (
-    DEFAULT_FORMATS,
     FORMATS,
     PROMPT_VERSION,
     build_prompt,
     code_language,
     instructions,
 )
+from tier_assets.curation.l3.settings import L3Settings
 from tier_assets.curation.l3.verify import (
     NULL_CLAIM,
     check_rules,
@@ -46,82 +46,11 @@ from tier_assets.curation.models.embedder import Embedder
 from tier_assets.curation.models.llm import LLM, Generation, refusal_reason
 from tier_assets.curation.pipeline import Doc, reject
 from tier_assets.curation.schema import derive_doc_id, stable_id
-from tier_assets.curation.validation import (
-    check_at_least_one,
-    check_fraction,
-    check_ngram_guard,
-    check_non_negative,
-    check_order,
-    check_positive_fraction,
-)
 
 STAGE = "l3"
-DEFAULT_MIN_SIMILARITY = {"rewrite": 0.7, "qa": 0.5, "dialogue": 0.6, "knowledge": 0.45, "code_explain": 0.35,
-                          "code_document": 0.8}
 JUDGE_MARGIN = 16  # tokens: a claim re-tokenized inside the judge prompt may differ slightly from the output
 PROVENANCE = ("source", "source_file", "record_index", "byte_offset", "source_doc_id", "warc_record_id", "url",
               "crawl_date")
-
-
-@dataclass(frozen=True)
-class L3Config:
-    """Everything one L3 run depends on; invalid values raise ``ValueError`` before any LLM call.
-
-    ``formats`` overrides ``DEFAULT_FORMATS`` per domain. ``budget_tokens`` pays
-    for every LLM call of the partition (generation in + out, judge prompts).
-    ``max_new_tokens`` is the longest output asked for; near the end of the budget
-    it is capped by what is left, down to ``min_new_tokens``, below which the run
-    stops. ``min_similarity`` (per format) and ``min_faithfulness`` (the judge's
-    calibrated P(Yes)) are the verification thresholds.
-    """
-
-    budget_tokens: int = 20_000
-    formats: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    max_docs: int | None = None
-    min_score: float | None = None
-    max_source_chars: int = 1200
-    min_source_chars: int = 200
-    max_new_tokens: int = 384
-    min_new_tokens: int = 32
-    batch_size: int = 4
-    temperature: float = 0.0
-    no_repeat_ngram: int = 6
-    min_similarity: Mapping[str, float] = field(default_factory=dict)
-    copy_threshold: float = 0.8
-    judge: bool = True
-    judge_calibrated: bool = True
-    min_faithfulness: float = 0.5
-
-    def __post_init__(self) -> None:
-        check_non_negative(self, "budget_tokens", "min_source_chars", "temperature")
-        check_ngram_guard(self, "no_repeat_ngram")
-        check_non_negative(self, "max_docs", optional=True)
-        check_at_least_one(self, "min_new_tokens", "batch_size")
-        check_order(self, "min_new_tokens", "max_new_tokens")
-        check_order(self, "min_source_chars", "max_source_chars")
-        check_positive_fraction(self, "copy_threshold")
-        check_fraction(self, "min_faithfulness")
-        for domain, names in self.formats.items():
-            if isinstance(names, str):
-                raise ValueError(f"formats[{domain!r}] must be a list of formats, not a string")
-        formats = {**DEFAULT_FORMATS, **{d: tuple(f) for d, f in self.formats.items()}}
-        for domain, names in formats.items():
-            unknown = sorted(set(names) - set(FORMATS))
-            if unknown:
-                raise ValueError(f"formats[{domain!r}]: unknown format(s) {unknown}; known: {sorted(FORMATS)}")
-        object.__setattr__(self, "formats", formats)
-        sims = {**DEFAULT_MIN_SIMILARITY, **self.min_similarity}
-        unknown = sorted(set(sims) - set(FORMATS))
-        if unknown:
-            raise ValueError(f"min_similarity: unknown format(s) {unknown}")
-        for name, value in sims.items():
-            if not -1 <= value <= 1:
-                raise ValueError(f"L3Config.min_similarity[{name!r}] must be a cosine similarity in [-1, 1], "
-                                 f"got {value!r}")
-        object.__setattr__(self, "min_similarity", sims)
-
-    def formats_for(self, domain: str) -> tuple[str, ...]:
-        return tuple(self.formats.get(domain, DEFAULT_FORMATS["en"]))
 
 
 # ---------------------------------------------------------------------------------------------- excerpts
@@ -252,7 +181,7 @@ def _base_record(job: _Job, text: str, llm: LLM, embedder: Embedder) -> Doc:
 class _Run:
     """State of one partition's refinement (budget, records, counters)."""
 
-    def __init__(self, llm: LLM, embedder: Embedder, config: L3Config, cache: LLMCache | None = None):
+    def __init__(self, llm: LLM, embedder: Embedder, config: L3Settings, cache: LLMCache | None = None):
         self.llm, self.embedder, self.config, self.cache = llm, embedder, config, cache
         self.budget = TokenBudget(config.budget_tokens)
         self.kept: list[Doc] = []
@@ -367,7 +296,7 @@ class _Run:
             self.count(job.fmt, "kept")
 
 
-def refine_partition(l2_docs: Sequence[Doc], llm: LLM, embedder: Embedder, config: L3Config | None = None,
+def refine_partition(l2_docs: Sequence[Doc], llm: LLM, embedder: Embedder, config: L3Settings | None = None,
                      progress: Callable[[str], None] | None = None,
                      cache: LLMCache | None = None) -> tuple[list[Doc], list[Doc], dict[str, Any]]:
     """Refine one L2 partition into L3: (kept records, rejected records, stats).
@@ -378,7 +307,7 @@ def refine_partition(l2_docs: Sequence[Doc], llm: LLM, embedder: Embedder, confi
     with a ``cache``, how many LLM requests it served (``llm_cache``). A cached
     answer is charged to the budget like the paid call, so the output is the same.
     """
-    config = config or L3Config()
+    config = config or L3Settings()
     run = _Run(llm, embedder, config, cache)
     started = time.perf_counter()
     not_refined = Counter[str]()

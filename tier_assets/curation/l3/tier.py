@@ -9,21 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tier_assets.curation.l3.refine import L3Config, refine_partition
+from tier_assets.curation.l3.refine import refine_partition
+from tier_assets.curation.l3.settings import L3Settings
 from tier_assets.curation.llm_cache import LLMCache, cache_path
 from tier_assets.curation.models.embedder import Embedder
 from tier_assets.curation.models.llm import LLM
-from tier_assets.curation.settings import build_config, domain_settings
 from tier_assets.curation.storage import PartitionRef, TierStore
 
 
-def load_l3_config(domain: str, overrides: dict[str, Any] | None = None) -> L3Config:
-    """``recipes/l3.yaml`` (defaults, then the domain) plus ``overrides``, validated before any LLM call."""
-    return build_config(L3Config, "L3 config", domain_settings("l3", domain, overrides))
-
-
 def refine_stored_partition(store: TierStore, domain: str, batch: str, llm: LLM, embedder: Embedder,
-                            config: L3Config, progress: Callable[[str], None] | None = None,
+                            config: L3Settings, progress: Callable[[str], None] | None = None,
                             cache: LLMCache | None = None) -> dict[str, Any]:
     """Refine the L2 partition (domain, batch) into L3; an empty L2 partition gives an empty, valid L3 one.
 

@@ -25,7 +25,6 @@ from tier_assets.curation.l3.budget import TokenBudget, prompt_tokens
 from tier_assets.curation.l3.prompts import code_language
 from tier_assets.curation.l3.refine import rank_by_score, source_span
 from tier_assets.curation.l4.checks import CHECK_STAGE, screen_items
-from tier_assets.curation.l4.config import L4Config
 from tier_assets.curation.l4.extract import (
     EXTRACT_PROMPT_VERSION,
     Item,
@@ -35,6 +34,7 @@ from tier_assets.curation.l4.extract import (
     rule_items,
 )
 from tier_assets.curation.l4.organize import STAGE, organize
+from tier_assets.curation.l4.settings import L4Settings
 from tier_assets.curation.l4.verify import verify_items
 from tier_assets.curation.llm_cache import LLMCache, Request
 from tier_assets.curation.models.embedder import Embedder
@@ -61,7 +61,7 @@ def _rejected(parent: Doc | Item, kind: str, text: str, method: str, stage: str,
 
 
 def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Embedder,
-                       config: L4Config | None = None,
+                       config: L4Settings | None = None,
                        progress: Callable[[str], None] | None = None,
                        cache: LLMCache | None = None) -> tuple[list[Doc], list[Doc], dict[str, Any]]:
     """L4 records of one partition from its L2 and L3 documents: (kept, rejected, stats).
@@ -72,7 +72,7 @@ def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Em
     (``budget_tokens``, ``spent_tokens``, ``spent_by_kind``, ``budget_exhausted``),
     the merge (``merged``, support histogram, topics) and timings.
     """
-    config = config or L4Config()
+    config = config or L4Settings()
     started = time.perf_counter()
     use_llm = config.llm_extraction and llm is not None
     models = {"l4_llm": llm.model_id, "l4_backend": llm.backend} if use_llm else {}

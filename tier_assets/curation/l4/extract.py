@@ -26,7 +26,7 @@ from typing import Any
 
 from tier_assets.curation.l3.parse import identify_language
 from tier_assets.curation.l3.prompts import source_block
-from tier_assets.curation.l4.config import L4Config
+from tier_assets.curation.l4.settings import L4Settings
 from tier_assets.curation.models.llm import Message
 from tier_assets.curation.pipeline import Doc
 from tier_assets.curation.schema import HAN, loads
@@ -375,7 +375,7 @@ def _l3_qa(doc: Doc) -> Iterator[Item]:
             yield _item(doc, "qa", f"Q: {fields['question']} A: {fields['answer']}", *span, "rule:l3_qa")
 
 
-def rule_items(doc: Doc, config: L4Config) -> list[Item]:
+def rule_items(doc: Doc, config: L4Settings) -> list[Item]:
     """Deterministic items of one document (at most ``config.max_items_per_doc``)."""
     text = doc.get("text") or ""
     items: list[Item] = []
@@ -449,7 +449,7 @@ def parse_extraction(raw: str, finish_reason: str) -> tuple[list[tuple[str, str]
 
 
 def anchor_claims(doc: Doc, span: tuple[int, int], claims: Sequence[tuple[str, str]],
-                  config: L4Config) -> tuple[list[Item], list[tuple[str, str, str, str]]]:
+                  config: L4Settings) -> tuple[list[Item], list[tuple[str, str, str, str]]]:
     """Claims anchored to their supporting sentence in ``doc`` (searched within ``span``, the excerpt the
     model saw) as items, and the claims that could not be: (kind, text, reason, detail)."""
     text = doc["text"]

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from tier_assets.curation.l4.config import L4Config
 from tier_assets.curation.l4.extract import Item
+from tier_assets.curation.l4.settings import L4Settings
 from tier_assets.curation.models.embedder import Embedder
 from tier_assets.curation.models.vectors import make_index, range_neighbors
 from tier_assets.curation.pipeline import Doc
@@ -137,10 +137,10 @@ def _clusters(vectors: np.ndarray, terms: Sequence[str | None], threshold: float
     return sorted(groups.values(), key=lambda g: g[0])
 
 
-def organize(inputs: Sequence[Item | Doc], embedder: Embedder, config: L4Config | None = None,
+def organize(inputs: Sequence[Item | Doc], embedder: Embedder, config: L4Settings | None = None,
              models: dict[str, str] | None = None) -> tuple[list[Doc], dict[str, Any]]:
     """Merge duplicates and tag topics: (L4 records, stats). ``inputs`` are items or L4 records."""
-    config = config or L4Config()
+    config = config or L4Settings()
     models = {**(models or {}), "l4_embedder": embedder.version}
     records = [item_record(x, models) if isinstance(x, Item) else x for x in inputs]
     records.sort(key=_order)

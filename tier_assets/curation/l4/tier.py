@@ -20,23 +20,17 @@ from typing import Any
 
 from tier_assets.curation.catalog import connect
 from tier_assets.curation.l4.build import build_l4_partition
-from tier_assets.curation.l4.config import L4Config
 from tier_assets.curation.l4.index import L4Index
 from tier_assets.curation.l4.organize import organize
+from tier_assets.curation.l4.settings import L4Settings
 from tier_assets.curation.l4.verify import evidence_problems
 from tier_assets.curation.llm_cache import LLMCache, cache_path
 from tier_assets.curation.models.embedder import Embedder
 from tier_assets.curation.models.llm import LLM
-from tier_assets.curation.settings import build_config, domain_settings
 from tier_assets.curation.stats import run_sql
 from tier_assets.curation.storage import PartitionRef, TierStore
 
 SOURCE_TIERS = ("L2", "L3")
-
-
-def load_l4_config(domain: str, overrides: dict[str, Any] | None = None) -> L4Config:
-    """``recipes/l4.yaml`` (defaults, then the domain) plus ``overrides``, validated before any work."""
-    return build_config(L4Config, "L4 config", domain_settings("l4", domain, overrides))
 
 
 def index_dir(store: TierStore) -> Path:
@@ -44,7 +38,7 @@ def index_dir(store: TierStore) -> Path:
 
 
 def build_stored_partition(store: TierStore, domain: str, batch: str, llm: LLM | None, embedder: Embedder,
-                           config: L4Config, progress: Callable[[str], None] | None = None,
+                           config: L4Settings, progress: Callable[[str], None] | None = None,
                            cache: LLMCache | None = None) -> dict[str, Any]:
     """L4 for (domain, batch) from its L2 and L3 documents; empty sources give an empty, valid partition.
 
@@ -97,11 +91,11 @@ def evidence_check(store: TierStore, domain: str, batch: str) -> EvidenceReport:
     return EvidenceReport(len(items), len(pointers), problems)
 
 
-def build_index(store: TierStore, embedder: Embedder, config: L4Config | None = None,
+def build_index(store: TierStore, embedder: Embedder, config: L4Settings | None = None,
                 kind: str = "auto") -> tuple[L4Index, dict[str, Any]]:
     """Merge the L4 items of every partition (across batches) and write the index under ``index/l4``."""
     records = [d for ref in store.partitions("L4") for d in store.read_docs(ref)]
-    merged, stats = organize(records, embedder, config or L4Config())
+    merged, stats = organize(records, embedder, config or L4Settings())
     index = L4Index.build(merged, embedder, kind=kind)
     index.save(index_dir(store))
     return index, {**stats, "index": index.settings, "items": len(index), "path": str(index_dir(store))}

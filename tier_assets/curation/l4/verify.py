@@ -17,8 +17,8 @@ from typing import Any
 
 from tier_assets.curation.l3.budget import TokenBudget
 from tier_assets.curation.l3.verify import judge_pairs
-from tier_assets.curation.l4.config import L4Config
 from tier_assets.curation.l4.extract import Item, term_coverage
+from tier_assets.curation.l4.settings import L4Settings
 from tier_assets.curation.llm_cache import LLMCache
 from tier_assets.curation.models.llm import LLM
 from tier_assets.curation.pipeline import Doc
@@ -53,7 +53,7 @@ def evidence_problems(item: Doc, source_text_by_id: Mapping[str, str]) -> list[s
 
 
 def verify_items(items: Sequence[Item], source_text_by_id: Mapping[str, str], llm: LLM | None,
-                 config: L4Config, budget: TokenBudget | None = None,
+                 config: L4Settings, budget: TokenBudget | None = None,
                  priors: dict[str, float] | None = None,
                  cache: LLMCache | None = None) -> tuple[list[Item], list[tuple[Item, str, str]]]:
     """(verified items, [(item, reason, detail)]); scores are recorded in ``item.verification``.

@@ -74,11 +74,13 @@ def refusal_reason(gen: Generation) -> str | None:
 @lru_cache(maxsize=1)
 def _content_filters() -> tuple[Any, ...]:
     """The L1 content term filters of every language the L1 recipe has lists for (loaded once)."""
-    from tier_assets.curation.l1.recipe import load_l1_recipe  # lazy: keeps the model layer light to import
     from tier_assets.curation.l1.safety import ContentSafetyFilter
+    from tier_assets.curation.l1.settings import (
+        load_l1_settings,  # lazy: keeps the model layer light to import
+    )
 
-    base = load_l1_recipe("en").safety
-    return tuple(ContentSafetyFilter(load_l1_recipe("en", {"safety": {"language": language}}).safety)
+    base = load_l1_settings("en").safety
+    return tuple(ContentSafetyFilter(load_l1_settings("en", {"safety": {"language": language}}).safety)
                  for language in sorted(base.content_terms))
 
 

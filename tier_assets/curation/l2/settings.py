@@ -19,7 +19,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
-class L2Recipe:
+class L2Settings:
     domain: str
     seeds: int = 500
     seed: int = 0
@@ -59,7 +59,7 @@ class L2Recipe:
         return [p if p.is_absolute() else PACKAGE_DIR / p for p in map(Path, self.references)]
 
 
-def load_l2_recipe(domain: str, overrides: dict[str, Any] | None = None, path: str | Path | None = None) -> L2Recipe:
+def load_l2_settings(domain: str, overrides: dict[str, Any] | None = None, path: str | Path | None = None) -> L2Settings:
     """Merge defaults, domain settings and ``overrides``; raise ValueError on anything invalid."""
     merged = domain_settings("l2", domain, overrides, path)
-    return build_config(L2Recipe, "L2 recipe", {"domain": domain, **merged})
+    return build_config(L2Settings, "L2 recipe", {"domain": domain, **merged})

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from tier_assets.curation.settings import build_config, domain_settings
 from tier_assets.curation.validation import (
     check_at_least_one,
     check_cosine,
@@ -15,7 +17,7 @@ from tier_assets.curation.validation import (
 
 
 @dataclass(frozen=True)
-class L4Config:
+class L4Settings:
     """Everything an L4 run depends on; invalid values raise ``ValueError`` before any work.
 
     Extraction: rule-based (always cheap) and LLM (paid from ``budget_tokens``,
@@ -63,3 +65,8 @@ class L4Config:
         check_at_least_one(self, "max_item_chars")
         check_fraction(self, "min_term_coverage", "min_entailment")
         check_cosine(self, "merge_threshold", "topic_min_similarity")
+
+
+def load_l4_settings(domain: str, overrides: dict[str, Any] | None = None) -> L4Settings:
+    """``recipes/l4.yaml`` (defaults, then the domain) plus ``overrides``, validated before any work."""
+    return build_config(L4Settings, "L4 settings", domain_settings("l4", domain, overrides))

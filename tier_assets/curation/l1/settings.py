@@ -26,7 +26,7 @@ SECTIONS = {"filters": None, "langid": LangIdConfig, "pii": PIIConfig, "decontam
 
 
 @dataclass(frozen=True)
-class L1Recipe:
+class L1Settings:
     domain: str
     filters: dict[str, dict[str, Any]]
     langid: LangIdConfig
@@ -46,8 +46,8 @@ class L1Recipe:
         return stable_id("l1-recipe", self.domain, dumps(self.raw), bench, lists_version(self.safety))
 
 
-def load_l1_recipe(domain: str, overrides: dict[str, Any] | None = None,
-                   path: str | Path | None = None) -> L1Recipe:
+def load_l1_settings(domain: str, overrides: dict[str, Any] | None = None,
+                   path: str | Path | None = None) -> L1Settings:
     """Merge defaults, domain settings and ``overrides``; raise ValueError on anything invalid."""
     merged = domain_settings("l1", domain, overrides, path)
     unknown = sorted(set(merged) - set(SECTIONS))
@@ -57,7 +57,7 @@ def load_l1_recipe(domain: str, overrides: dict[str, Any] | None = None,
 
     filters = merged.get("filters") or {}
     default_filters(domain, filters)  # validates filter names and values now, before any work
-    return L1Recipe(
+    return L1Settings(
         domain=domain,
         filters=filters,
         langid=build_config(LangIdConfig, "L1 recipe langid", merged.get("langid") or {}),
