@@ -349,7 +349,7 @@ def test_refine_partition_respects_the_budget_and_accounts_for_every_output(llm,
         assert rec["doc_id"] == derive_doc_id("L3", rec["parent_ids"], variant=f"qa:{l3['variant']}")
         assert rec["tier"] == "L3" and rec["domain"] == "en" and rec["batch"] == "b1"
         assert l3["format"] == "qa" and l3["prompt_version"] == PROMPT_VERSION and l3["tokens_in"] > 0
-        assert rec["models"]["l3_llm"] == llm.model_id and rec["models"]["l3_backend"] == "transformers"
+        assert rec["models"]["l3"]["llm"] == llm.model_id and rec["models"]["l3"]["backend"] == "transformers"
     for rec in rejected:
         assert rec["reason"] in PARSE_REASONS | VERIFY_REASONS and rec["stage"].startswith("l3_")
     for rec in kept:

@@ -75,7 +75,7 @@ def test_l3_asset_holds_the_budget_and_accounts_for_outputs(chain, upper):
     for kind in ("tiers", "rejected"):
         for rec in store.read_docs(ref, kind):
             assert rec["parent_ids"][0] in l2_ids  # every output points at its L2 source
-            assert rec["models"]["l3_llm"].startswith("HuggingFaceTB/SmolLM2-135M")
+            assert rec["models"]["l3"]["llm"].startswith("HuggingFaceTB/SmolLM2-135M")
             l3 = rec["signals"]["l3"]
             assert l3["prompt_version"] and l3["tokens_in"] > 0
     for rec in store.read_docs(ref, "rejected"):
@@ -188,7 +188,7 @@ def test_export_assets_write_shards_and_manifests(chain, upper):
         assert all((store.root / "exports" / stage / s["path"]).exists() for s in manifest["shards"])
         if stage == "pretrain":
             assert set(manifest["tiers"]) == {"L1", "L2"}
-            assert "l1_recipe" in manifest["versions"] and "l2.classifier_version" in manifest["versions"]
+            assert "l1.recipe" in manifest["versions"] and "l2.classifier_version" in manifest["versions"]
         else:  # RAG is the L4 items plus the index they belong to
             assert manifest["delivered_docs"] == store.count(PartitionRef("L4", "en", "b1"))
             assert manifest["index"]["exists"] and manifest["index"]["count"] == manifest["delivered_docs"]

@@ -113,7 +113,7 @@ def test_stale_schedule_backfills_partitions_of_an_older_recipe(dagster_instance
     (request,) = evaluate().run_requests
     assert request.partition_key == "b1|en"
     assert [k.to_user_string() for k in request.asset_selection] == ["l1_filtered"]
-    assert "l1_recipe" in request.tags["tier_assets/stale_reason"]
+    assert "l1.recipe" in request.tags["tier_assets/stale_reason"]
 
     materialize([l1_filtered], instance=dagster_instance, partition_key=request.partition_key, resources=resources)
     assert not evaluate().run_requests

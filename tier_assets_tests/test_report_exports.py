@@ -66,7 +66,7 @@ def build_store(root: Path, n_l1: int = N_L1, n_l2: int = N_L2) -> TierStore:
                 d,
                 _text(f"{d} filtered {i}", _len(i)),
                 parent_ids=[f"{d}-l0-{i}"],
-                models={"l1_recipe": "recipe-A"},
+                models={"l1": {"recipe": "recipe-A"}},
             )
             for i in range(n_l1)
         ]
@@ -100,7 +100,7 @@ def build_store(root: Path, n_l1: int = N_L1, n_l2: int = N_L2) -> TierStore:
                 **r,
                 "tier": "L2",
                 "score": 2.0 + 3.0 * i / n_l2,
-                "models": {"l1_recipe": "recipe-A", "l2": {"classifier": f"clf-{d}-v1"}},
+                "models": {"l1": {"recipe": "recipe-A"}, "l2": {"classifier": f"clf-{d}-v1"}},
             }
             for i, r in enumerate(l1[:n_l2])
         ]
@@ -378,7 +378,7 @@ def test_fill_skips_a_document_that_does_not_fit_and_goes_on(tmp_path: Path) -> 
 def test_manifest_collects_model_and_recipe_versions(store: TierStore, tmp_path: Path) -> None:
     m = export_stage(store, default_spec("pretrain", 20_000), tmp_path / "p")
     assert m.versions == {
-        "l1_recipe": ["recipe-A"],
+        "l1.recipe": ["recipe-A"],
         "l2.classifier": ["clf-code-v1", "clf-en-v1", "clf-math-v1", "clf-zh-v1"],
     }
     d = export_stage(store, default_spec("decay", 6_000), tmp_path / "d")

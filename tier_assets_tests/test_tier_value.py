@@ -88,7 +88,7 @@ def _build_store(root: Path) -> TierStore:
             "doc_id": stable_id("L1", r["doc_id"]),
             "tier": "L1",
             "parent_ids": [r["doc_id"]],
-            "models": json.dumps({"l1_recipe": "test"}),
+            "models": json.dumps({"l1": {"recipe": "test"}}),
         }
         for r in l0
         if gopher.check(r) is None and decontam.check(r) is None

@@ -1,7 +1,7 @@
 """Stale partitions: tier partitions made by an older recipe, benchmark set or model.
 
-Each tier records what made it in the ``models`` JSON column (``l1_recipe``,
-``l2.classifier_version``, ...). A partition is stale when the version it recorded is not
+Each tier records what made it in the ``models`` JSON column (``l1.recipe``,
+``l2.classifier_version``, ...; one nested object per tier). A partition is stale when the version it recorded is not
 the one the current configuration would use; a scheduled backfill re-runs it.
 """
 
@@ -43,7 +43,7 @@ def current_l2_version(store: TierStore, domain: str) -> str | None:
 
 # tier -> (JSON path in the ``models`` column, current version)
 VERSIONED: dict[str, tuple[str, VersionFn]] = {
-    "L1": ("l1_recipe", current_l1_version),
+    "L1": ("l1.recipe", current_l1_version),
     "L2": ("l2.classifier_version", current_l2_version),
 }
 

@@ -136,10 +136,9 @@ def process_l1_partition(store: TierStore, recipe: L1Settings, batch: str, embed
     result = pipeline.run(docs, progress)
     if dedup_step.signatures is not None:
         _save_signatures(signatures_path(store, domain, batch, recipe.fingerprint), dedup_step.signatures)
-    models = {"l1_recipe": recipe.fingerprint}
     for doc in result.kept + result.rejected:
         doc["n_chars"] = len(doc["text"])
-        doc.setdefault("models", {}).update(models)
+        doc.setdefault("models", {})["l1"] = {"recipe": recipe.fingerprint}
     ref = PartitionRef("L1", domain, batch)
     store.write(ref, result.kept)
     store.write(ref, result.rejected, kind="rejected")

@@ -45,7 +45,7 @@ from tier_assets.curation.llm_cache import LLMCache, Request
 from tier_assets.curation.models.embedder import Embedder
 from tier_assets.curation.models.llm import LLM, Generation, refusal_reason
 from tier_assets.curation.pipeline import Doc, reject
-from tier_assets.curation.schema import derive_doc_id, stable_id
+from tier_assets.curation.schema import derive_doc_id, loads, stable_id
 
 STAGE = "l3"
 JUDGE_MARGIN = 16  # tokens: a claim re-tokenized inside the judge prompt may differ slightly from the output
@@ -157,6 +157,12 @@ def rank_by_score(docs: Sequence[Doc]) -> list[Doc]:
     return sorted(docs, key=key)
 
 
+def _models(doc: Doc) -> dict[str, Any]:
+    """The source document's ``models`` (one object per tier that made it), to which L3 adds its own."""
+    models = doc.get("models")
+    return dict(models) if isinstance(models, dict) else loads(models) or {}
+
+
 def _base_record(job: _Job, text: str, llm: LLM, embedder: Embedder) -> Doc:
     doc = job.doc
     gen = job.generation
@@ -171,7 +177,7 @@ def _base_record(job: _Job, text: str, llm: LLM, embedder: Embedder) -> Doc:
             "finish_reason": gen.finish_reason if gen else None, "source_span": list(job.span),
             "verification": job.verification,
         }},
-        "models": {"l3_llm": llm.model_id, "l3_backend": llm.backend, "l3_embedder": embedder.version},
+        "models": {**_models(doc), "l3": {"llm": llm.model_id, "backend": llm.backend, "embedder": embedder.version}},
     }
     for name in PROVENANCE:
         rec[name] = doc.get(name)

@@ -44,7 +44,7 @@ from tier_assets.curation.schema import derive_doc_id, stable_id
 
 
 def _rejected(parent: Doc | Item, kind: str, text: str, method: str, stage: str, reason: str, detail: str,
-              models: dict[str, str], pointer: dict[str, Any] | None = None,
+              models: dict[str, Any], pointer: dict[str, Any] | None = None,
               verification: dict[str, Any] | None = None, subject: str | None = None) -> Doc:
     doc_id = parent.doc_id if isinstance(parent, Item) else str(parent["doc_id"])
     domain = parent.domain if isinstance(parent, Item) else parent["domain"]
@@ -75,7 +75,7 @@ def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Em
     config = config or L4Settings()
     started = time.perf_counter()
     use_llm = config.llm_extraction and llm is not None
-    models = {"l4_llm": llm.model_id, "l4_backend": llm.backend} if use_llm else {}
+    models = {"l4": {"llm": llm.model_id, "backend": llm.backend} if use_llm else {"llm": None, "backend": None}}
     sources = {str(d["doc_id"]): d.get("text") or "" for d in source_docs}
     budget = TokenBudget(config.budget_tokens)
     verified: list[Item] = []

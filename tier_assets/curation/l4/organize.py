@@ -72,7 +72,7 @@ TOPICS: dict[str, dict[str, str]] = {
 _TOPIC_CACHE: dict[tuple[str, str], tuple[list[str], np.ndarray]] = {}
 
 
-def item_record(item: Item, models: dict[str, str]) -> Doc:
+def item_record(item: Item, models: dict[str, Any]) -> Doc:
     """An L4 record holding one verified item and its single evidence pointer."""
     return {
         "doc_id": derive_doc_id("L4", [item.doc_id],
@@ -138,7 +138,7 @@ def _clusters(vectors: np.ndarray, terms: Sequence[str | None], threshold: float
 
 
 def organize(inputs: Sequence[Item | Doc], embedder: Embedder, config: L4Settings | None = None,
-             models: dict[str, str] | None = None) -> tuple[list[Doc], dict[str, Any]]:
+             models: dict[str, Any] | None = None) -> tuple[list[Doc], dict[str, Any]]:
     """Merge duplicates and tag topics: (L4 records, stats). ``inputs`` are items or L4 records."""
     config = config or L4Settings()
     models = {**(models or {}), "l4_embedder": embedder.version}
