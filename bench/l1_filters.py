@@ -30,13 +30,11 @@ from typing import Any
 from _util import OUT, peak_rss_mb, save, table, timed
 from corpus import build_corpus
 
-from tier_assets.curation.l1.filters import (
-    C4QualityFilter,
-    FilterGroup,
-    FineWebQualityFilter,
-    GopherQualityFilter,
-    GopherRepetitionFilter,
-)
+from tier_assets.curation.l1.filters.base import FilterGroup
+from tier_assets.curation.l1.filters.c4 import C4QualityFilter
+from tier_assets.curation.l1.filters.fineweb import FineWebQualityFilter
+from tier_assets.curation.l1.filters.gopher_quality import GopherQualityFilter
+from tier_assets.curation.l1.filters.gopher_repetition import GopherRepetitionFilter
 from tier_assets.curation.l1.mappers import default_mappers
 
 MATH_FRACTION = 0.1

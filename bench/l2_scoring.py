@@ -4,13 +4,13 @@
    stand-in: py3langid-filtered, one batch per source file), stratified-sampled,
    plus reference chunks (Wikipedia, news articles, NIH / USPTO / arXiv /
    StackExchange), all annotated by the default annotator (embedded SmolLM2,
-   calibrated ensemble recipe) and distilled into the default classifier.
+   calibrated ensemble label rule) and distilled into the default classifier.
 2. Speed: LLM annotation and classifier scoring of the same quality-dev documents.
 3. Agreement (AUC) with the DCLM human labels on quality-dev and on the holdout for
    each single signal (LLM 0-5 judge, Yes/No judge, minus perplexity, length), the
    annotator's ensemble label and the default L2 scorer. The holdout is only
    measured here: nothing is fitted on it. The scorer's dev figure is in-sample
-   for the recipe's five calibrated weights, so a cross-fitted dev figure (weights
+   for the label rule's calibrated weights, so a cross-fitted dev figure (weights
    refit on 4/5 of dev, scored on the other 1/5) is reported next to it.
 
     .venv/bin/python bench/l2_scoring.py [--cache /tmp/l2_annotations.jsonl]
@@ -42,7 +42,7 @@ from tier_assets.curation.l2.annotate import (  # noqa: E402
     SMALL_MODEL_WEB_KEYS,
     Annotation,
     Annotator,
-    select_recipe,
+    select_label_rule,
 )
 from tier_assets.curation.l2.distill import Seed, distill, featurize, roc_auc  # noqa: E402
 from tier_assets.curation.l2.evaluate import load_labelled  # noqa: E402
@@ -66,9 +66,9 @@ REFERENCE_FILES = (
 class AnnotationCache:
     """Annotations keyed by (model, backend, prompt version, text), appended to a JSONL file so reruns skip the LLM.
 
-    The key leaves the recipe out: what the LLM produced (judge score, signals) does
-    not depend on it, so a cached annotation is relabelled under the current recipe
-    (``relabel``) and refitting the recipe needs no new LLM calls.
+    The key leaves the label rule out: what the LLM produced (judge score, signals) does
+    not depend on it, so a cached annotation is relabelled under the current rule
+    (``relabel``) and refitting the rule needs no new LLM calls.
     """
 
     def __init__(self, annotator: Annotator, path: str | None):
@@ -84,14 +84,14 @@ class AnnotationCache:
         return hashlib.sha256(f"{self.ident}\x1f{text}".encode("utf-8", "surrogatepass")).hexdigest()
 
     def relabel(self, ann: Annotation) -> Annotation:
-        """``ann`` with its seed label recomputed under the annotator's current recipe."""
-        recipe = self.annotator.recipe
-        if ann.judge_score is None or not ann.signals or not recipe.llm_signals <= ann.signals.keys():
+        """``ann`` with its seed label recomputed under the annotator's current label rule."""
+        rule = self.annotator.label_rule
+        if ann.judge_score is None or not ann.signals or not rule.llm_signals <= ann.signals.keys():
             return ann
-        label = recipe.label(ann.signals)
+        label = rule.label(ann.signals)
         if ann.injections:
             label = max(0.0, label - self.annotator.injection_penalty)
-        return Annotation(**{**ann.to_dict(), "score": round(label, 4), "recipe": recipe.name})
+        return Annotation(**{**ann.to_dict(), "score": round(label, 4), "recipe": rule.name})
 
     def annotate(self, texts: list[str], chunk: int = 16, label: str = "") -> list[Annotation]:
         todo = [t for t in dict.fromkeys(texts) if self.key(t) not in self.items]
@@ -156,7 +156,7 @@ def auc_of(scores: list[float | None], labels: list[int]) -> dict:
 def cross_fitted_dev_auc(dev_anns: list[Annotation], dev_labels: list[int], dev_texts: list[str],
                          seed_anns: list[Annotation], seed_docs: list[dict], identity: dict,
                          spec: dict, folds: int = 5) -> dict:
-    """Dev AUC of the whole recipe with the calibration (weights and their penalty) never seeing the scored fold."""
+    """Dev AUC of the whole label rule with the calibration (weights and their penalty) never seeing the scored fold."""
     rng = np.random.default_rng(0)
     fold_of = rng.permutation(np.arange(len(dev_labels)) % folds)
     ok = [a.score is not None for a in dev_anns]
@@ -165,12 +165,12 @@ def cross_fitted_dev_auc(dev_anns: list[Annotation], dev_labels: list[int], dev_
     pred = np.full(len(dev_labels), np.nan)
     for k in range(folds):
         train = [i for i in range(len(dev_labels)) if fold_of[i] != k and ok[i]]
-        recipe, _ = select_recipe([dev_anns[i].signals for i in train], [dev_labels[i] for i in train],
-                                  SMALL_MODEL_WEB_KEYS, f"crossfit-{k}")
-        seeds = [Seed(d["doc_id"], d["text"], recipe.label(a.signals), d.get("source", "sample"))
+        rule, _ = select_label_rule([dev_anns[i].signals for i in train], [dev_labels[i] for i in train],
+                                    SMALL_MODEL_WEB_KEYS, f"crossfit-{k}")
+        seeds = [Seed(d["doc_id"], d["text"], rule.label(a.signals), d.get("source", "sample"))
                  for d, a in zip(seed_docs, seed_anns, strict=True)]
-        clf = distill(seeds, {**identity, "recipe": recipe.name}, PROMPT_VERSION,
-                      features=(seed_emb, seed_stats), recipe=recipe)
+        clf = distill(seeds, {**identity, "recipe": rule.name}, PROMPT_VERSION,
+                      features=(seed_emb, seed_stats), label_rule=rule)
         test = fold_of == k
         pred[test] = clf.predict_features(emb[test], stats[test])
     return {"auc": roc_auc(pred, dev_labels), "folds": folds}
@@ -195,13 +195,13 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="smoke run: cap every document set at N")
     ap.add_argument("--out", default=str(ROOT / "bench/out/l2_scoring.json"))
     ap.add_argument("--fit-recipe", action="store_true",
-                    help="only refit SMALL_MODEL_WEB's weights on quality-dev (select_recipe) and print them")
+                    help="only refit SMALL_MODEL_WEB's weights on quality-dev (select_label_rule) and print them")
     args = ap.parse_args()
 
     import torch
 
     annotator = Annotator(domain="en")
-    assert annotator.recipe is SMALL_MODEL_WEB
+    assert annotator.label_rule is SMALL_MODEL_WEB
     cache = AnnotationCache(annotator, args.cache)
     dev_texts, dev_labels = load_labelled(DATA / "quality-dev/dclm-human-quality-dev.jsonl")
     hold_texts, hold_labels = load_labelled(DATA / "holdout/dclm-human-quality-agreement.jsonl", args.limit)
@@ -209,9 +209,9 @@ def main() -> None:
     if args.fit_recipe:  # the procedure behind SMALL_MODEL_WEB (quality-dev only, never the holdout)
         fitted = [(a.signals, y) for a, y in zip(cache.annotate(dev_texts, label="quality_dev"), dev_labels,
                                                  strict=True) if a.judge_score is not None]
-        recipe, c = select_recipe([f[0] for f in fitted], [f[1] for f in fitted], SMALL_MODEL_WEB_KEYS,
-                                  SMALL_MODEL_WEB.name)
-        print(json.dumps({"n": len(fitted), "c": c, "recipe": recipe.__dict__}, indent=2))
+        rule, c = select_label_rule([f[0] for f in fitted], [f[1] for f in fitted], SMALL_MODEL_WEB_KEYS,
+                                    SMALL_MODEL_WEB.name)
+        print(json.dumps({"n": len(fitted), "c": c, "recipe": rule.__dict__}, indent=2))
         return
 
     # ---- 1. seeds -> annotations -> classifier

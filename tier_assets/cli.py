@@ -265,6 +265,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from tier_assets.cli_l2 import add_l2_commands
     from tier_assets.cli_l4 import add_l4_commands
+    from tier_assets.cli_models import add_model_commands
     from tier_assets.cli_tier_value import add_tier_value_commands
 
     common, runs = common_options(), _run_options()
@@ -326,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_ask)
 
+    add_model_commands(sub, [common])
     add_l2_commands(sub, [common])
     add_tier_value_commands(sub, [common])
     add_l4_commands(sub, [common])

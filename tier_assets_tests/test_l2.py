@@ -20,12 +20,13 @@ import numpy as np
 import pytest
 
 from tier_assets.cli_l2 import add_l2_commands
+from tier_assets.cli_models import add_model_commands
 from tier_assets.curation.l2.annotate import (
     JUDGE,
     SMALL_MODEL_WEB,
     Annotator,
-    calibrate_recipe,
-    default_recipe,
+    calibrate_label_rule,
+    default_label_rule,
     parse_score,
 )
 from tier_assets.curation.l2.distill import QualityClassifier, Seed, distill, roc_auc, spearman
@@ -244,7 +245,7 @@ def test_annotator_gives_graded_scores_and_records_provenance(annotator):
         assert ann.method == "logprobs" and ann.reason is None
         assert 0.0 < ann.judge_score < 5.0 and ann.judge_score != round(ann.judge_score)
         assert ann.model_id == annotator.llm.model_id and ann.backend == "transformers"
-        assert ann.prompt_version == PROMPT_VERSION and ann.recipe == annotator.recipe.name
+        assert ann.prompt_version == PROMPT_VERSION and ann.recipe == annotator.label_rule.name
         assert {"yes_no", "neg_log_ppl", "log_chars", "stop_frac", "judge_score"} <= set(ann.signals)
     assert good.score > bad.score + 0.5
 
@@ -253,31 +254,31 @@ def test_annotation_through_the_http_backend_matches_local(annotator, llm, serve
     """The whole annotation (judge, Yes/No, echo perplexity) over HTTP equals the local one."""
     remote = OpenAICompatibleLLM(server.base_url, llm.model_id, api_key_env=None, concurrency=2)
     via_http = Annotator(remote, domain="en", max_chars=600)
-    assert via_http.recipe is annotator.recipe
+    assert via_http.label_rule is annotator.label_rule
     [local], [served] = annotator.annotate([GOOD]), via_http.annotate([GOOD])
     assert served.backend == "openai" and local.backend == "transformers"
     assert served.judge_score == pytest.approx(local.judge_score, abs=1e-2)
     assert served.score == pytest.approx(local.score, abs=2e-2)
 
 
-def test_recipes_default_and_calibration(seed_annotations, seed_docs):
-    assert default_recipe(DEFAULT_LLM_ID, "en") is SMALL_MODEL_WEB
-    assert default_recipe("Qwen/Qwen2.5-7B-Instruct", "en") is JUDGE  # a capable judge labels directly
-    assert default_recipe(DEFAULT_LLM_ID, "math") is JUDGE
+def test_label_rules_default_and_calibration(seed_annotations, seed_docs):
+    assert default_label_rule(DEFAULT_LLM_ID, "en") is SMALL_MODEL_WEB
+    assert default_label_rule("Qwen/Qwen2.5-7B-Instruct", "en") is JUDGE  # a capable judge labels directly
+    assert default_label_rule(DEFAULT_LLM_ID, "math") is JUDGE
     anns = seed_annotations
     human = [r["label"] for r in dev_rows()[: len(seed_docs)]]
     ok = [i for i, a in enumerate(anns) if a.score is not None]
     keys = ("yes_no", "log_chars", "stop_frac")
-    recipe = calibrate_recipe([anns[i].signals for i in ok], [human[i] for i in ok], keys, "t")
-    assert set(recipe.weights) == set(keys) and all(math.isfinite(w) for w in recipe.weights.values())
-    labels = [recipe.label(anns[i].signals) for i in ok]
+    rule = calibrate_label_rule([anns[i].signals for i in ok], [human[i] for i in ok], keys, "t")
+    assert set(rule.weights) == set(keys) and all(math.isfinite(w) for w in rule.weights.values())
+    labels = [rule.label(anns[i].signals) for i in ok]
     assert all(0.0 < v < 5.0 for v in labels)
     assert roc_auc(labels, [human[i] for i in ok]) > 0.5  # in-sample: the fit must beat chance
-    assert recipe.label(dict(recipe.center)) == pytest.approx(5 / (1 + math.exp(-recipe.bias)))
+    assert rule.label(dict(rule.center)) == pytest.approx(5 / (1 + math.exp(-rule.bias)))
 
 
 def test_tags_come_from_the_domain_vocabulary(llm):
-    tagger = Annotator(llm, domain="en", recipe=JUDGE, with_tags=True, max_chars=400)
+    tagger = Annotator(llm, domain="en", label_rule=JUDGE, with_tags=True, max_chars=400)
     [ann] = tagger.annotate([GOOD])
     vocab = {"advertisement", "boilerplate", "spam", "adult", "fragment", "news", "reference", "tutorial"}
     assert set(ann.tags) <= vocab
@@ -295,7 +296,7 @@ def test_parse_score_and_unscored_reasons():
 
 def test_unscored_generation_path_records_reason_not_zero(llm):
     """Digits with too little probability mass force the generation path; an unparseable answer is unscored."""
-    ann = Annotator(llm, domain="en", recipe=JUDGE, min_mass=1.01, fallback_max_tokens=16, max_chars=400)
+    ann = Annotator(llm, domain="en", label_rule=JUDGE, min_mass=1.01, fallback_max_tokens=16, max_chars=400)
     sci_fi_list = dev_rows()[34]["text"][:1500]  # SmolLM2 answers "22 ... The document is rated 22."
     malformed, empty = ann.annotate([sci_fi_list, "   "])
     assert empty.score is None and empty.reason == "empty document"
@@ -387,7 +388,9 @@ def test_evaluate_labelled_and_cli(classifier, tmp_path, capsys):
     assert 0.0 <= res["auc"] <= 1.0 and 0.0 <= res["accuracy"] <= 1.0
 
     parser = argparse.ArgumentParser()
-    add_l2_commands(parser.add_subparsers(dest="cmd"))
+    subparsers = parser.add_subparsers(dest="cmd")
+    add_l2_commands(subparsers)
+    add_model_commands(subparsers)
     args = parser.parse_args(["evaluate-l2", str(path), "--classifier", str(clf_dir), "--limit", "10"])
     assert args.func(args) == 0
     # without --classifier: the domain's current classifier under the data root, or a clear refusal

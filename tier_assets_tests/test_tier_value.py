@@ -18,7 +18,7 @@ import pytest
 
 from tier_assets.curation.l0 import ingest_partition
 from tier_assets.curation.l1.decontam import Decontaminator, load_benchmarks
-from tier_assets.curation.l1.filters import GopherQualityConfig, GopherQualityFilter
+from tier_assets.curation.l1.filters.gopher_quality import GopherQualityConfig, GopherQualityFilter
 from tier_assets.curation.schema import stable_id
 from tier_assets.curation.sources import SourceEntry
 from tier_assets.curation.storage import PartitionRef, TierStore

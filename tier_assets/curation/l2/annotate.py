@@ -7,15 +7,15 @@ no log-probs, or the digits get almost no probability mass, is an answer
 generated and parsed; an answer that still yields no score (refusal, malformed)
 is recorded as unscored with the reason, never as 0.
 
-The seed label follows a ``Recipe``. With a capable judge (any model but the
+The seed label follows a ``LabelRule``. With a capable judge (any model but the
 embedded default) the label is the judge's score: the paper's method. The
 embedded SmolLM2-135M is a poor judge on its own (its 0-5 score selects at
-random against human labels), so its default recipe for web text is a
+random against human labels), so its default label rule for web text is a
 calibrated ensemble: a logistic combination of the LLM's Yes/No judgement, its
 perplexity of the text and the cheap text statistics (``textstats``: length,
 stop-word share, alphabetic-word share, line structure...), mapped to 0-5 so
 that 3 means P(good) = 0.5. The weights were fit on quality-dev
-(``select_recipe``: ``calibrate_recipe`` with its penalty cross-validated; see ``SMALL_MODEL_WEB``);
+(``select_label_rule``: ``calibrate_label_rule`` with its penalty cross-validated; see ``SMALL_MODEL_WEB``);
 the 0-5 judgement is still computed and recorded with every seed.
 
 Text that addresses the judge is removed before the model reads it
@@ -47,8 +47,8 @@ from tier_assets.curation.models.llm import (
 
 
 @dataclass(frozen=True)
-class Recipe:
-    """How a seed's label is made from its signals.
+class LabelRule:
+    """How a seed's label is made from its signals (recorded under the name ``recipe`` in cards and caches).
 
     ``weights`` maps signal names to logistic weights on standardized signals
     ((x - center) / scale); the label is ``5 * sigmoid(bias + sum)``. An empty
@@ -77,9 +77,9 @@ LLM_SIGNALS = ("judge_score", "yes_no", "neg_log_ppl")
 LABEL_OFFSET = math.log(1.5)
 
 
-def calibrate_recipe(signals: Sequence[dict[str, float]], labels: Sequence[int], keys: Sequence[str], name: str,
-                     c: float = 0.3, iterations: int = 50) -> Recipe:
-    """Fit an ensemble recipe to human 0/1 labels: L2-penalized logistic regression (Newton steps).
+def calibrate_label_rule(signals: Sequence[dict[str, float]], labels: Sequence[int], keys: Sequence[str], name: str,
+                         c: float = 0.3, iterations: int = 50) -> LabelRule:
+    """Fit an ensemble label rule to human 0/1 labels: L2-penalized logistic regression (Newton steps).
 
     ``c`` is the inverse penalty (as scikit-learn's ``C``). The bias is shifted by
     ``LABEL_OFFSET`` so that a label of 3 means a calibrated P(good) of 0.5.
@@ -98,21 +98,22 @@ def calibrate_recipe(signals: Sequence[dict[str, float]], labels: Sequence[int],
         w -= step
         if np.abs(step).max() < 1e-8:
             break
-    return Recipe(name, weights={k: round(float(v), 6) for k, v in zip(keys, w[:-1], strict=True)},
-                  center={k: round(float(v), 6) for k, v in zip(keys, center, strict=True)},
-                  scale={k: round(float(v), 6) for k, v in zip(keys, scale, strict=True)},
-                  bias=round(float(w[-1] + LABEL_OFFSET), 6))
+    return LabelRule(name, weights={k: round(float(v), 6) for k, v in zip(keys, w[:-1], strict=True)},
+                     center={k: round(float(v), 6) for k, v in zip(keys, center, strict=True)},
+                     scale={k: round(float(v), 6) for k, v in zip(keys, scale, strict=True)},
+                     bias=round(float(w[-1] + LABEL_OFFSET), 6))
 
 
-RECIPE_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+LABEL_RULE_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 
 
-def select_recipe(signals: Sequence[dict[str, float]], labels: Sequence[int], keys: Sequence[str], name: str,
-                  cs: Sequence[float] = RECIPE_C_GRID, folds: int = 5, seed: int = 0) -> tuple[Recipe, float]:
-    """``calibrate_recipe`` with ``c`` picked by ``folds``-fold cross-validated log-loss: (recipe, c).
+def select_label_rule(signals: Sequence[dict[str, float]], labels: Sequence[int], keys: Sequence[str], name: str,
+                      cs: Sequence[float] = LABEL_RULE_C_GRID, folds: int = 5,
+                      seed: int = 0) -> tuple[LabelRule, float]:
+    """``calibrate_label_rule`` with ``c`` picked by ``folds``-fold cross-validated log-loss: (rule, c).
 
     The penalty is chosen on held-out likelihood, not on a ranking metric, and
-    the recipe is then refit on all of ``signals`` with it.
+    the rule is then refit on all of ``signals`` with it.
     """
     y = np.asarray(labels, dtype=np.float64)
     fold_of = np.random.default_rng(seed).permutation(np.arange(len(y)) % folds)
@@ -121,25 +122,25 @@ def select_recipe(signals: Sequence[dict[str, float]], labels: Sequence[int], ke
         loss = 0.0
         for k in range(folds):
             train, test = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
-            recipe = calibrate_recipe([signals[i] for i in train], y[train], keys, name, c=c)
+            rule = calibrate_label_rule([signals[i] for i in train], y[train], keys, name, c=c)
             for i in test:
-                z = recipe.bias - LABEL_OFFSET + sum(w * (signals[i][k] - recipe.center[k]) / recipe.scale[k]
-                                                     for k, w in recipe.weights.items())
+                z = rule.bias - LABEL_OFFSET + sum(w * (signals[i][k] - rule.center[k]) / rule.scale[k]
+                                                   for k, w in rule.weights.items())
                 loss += math.log1p(math.exp(-z)) if y[i] else math.log1p(math.exp(z))  # -log P(label)
         losses.append(loss)
     best = cs[int(np.argmin(losses))]
-    return calibrate_recipe(signals, labels, keys, name, c=best), best
+    return calibrate_label_rule(signals, labels, keys, name, c=best), best
 
 
-JUDGE = Recipe("judge")
-# Fit with ``select_recipe`` (c = 0.1 picked by 5-fold cross-validated log-loss from RECIPE_C_GRID) on
+JUDGE = LabelRule("judge")
+# Fit with ``select_label_rule`` (c = 0.1 picked by 5-fold cross-validated log-loss from LABEL_RULE_C_GRID) on
 # quality-dev (218 DCLM human labels; never the holdout) from the signals of SmolLM2-135M-Instruct Q4_1 under
 # PROMPT_VERSION l2-2025.1; refit when either changes (``bench/l2_scoring.py --fit-recipe`` prints it). The
 # signals are the LLM's Yes/No margin and -log perplexity plus every text statistic but ``cjk_frac``
 # (constant in English): the distilled classifier reproduces the statistic terms exactly
 # (``distill.rule_part``), so only the LLM's part is lost in distillation. The 0-5 judgement is left out:
 # on dev it carries no information once the others are known (AUC 0.50 alone).
-SMALL_MODEL_WEB = Recipe(
+SMALL_MODEL_WEB = LabelRule(
     "smollm2-ensemble-web-v2",
     weights={"yes_no": 0.498415, "neg_log_ppl": 0.244655, "log_chars": 0.077671, "log_words": 0.043546,
              "mean_word_len": 0.387894, "alpha_frac": 0.260306, "stop_frac": 0.309135, "end_punct_frac": -0.079149,
@@ -157,10 +158,10 @@ SMALL_MODEL_WEB = Recipe(
     bias=0.645071,
 )
 SMALL_MODEL_WEB_KEYS = tuple(SMALL_MODEL_WEB.weights)
-RECIPES = {r.name: r for r in (JUDGE, SMALL_MODEL_WEB)}
+LABEL_RULES = {r.name: r for r in (JUDGE, SMALL_MODEL_WEB)}
 
 
-def default_recipe(model_id: str, domain: str) -> Recipe:
+def default_label_rule(model_id: str, domain: str) -> LabelRule:
     """The embedded small model gets the calibrated ensemble for web text; anything else is judged directly."""
     if model_id == DEFAULT_LLM_ID and domain in ("en", "zh"):
         return SMALL_MODEL_WEB
@@ -214,14 +215,14 @@ class Annotation:
     model_id: str
     backend: str
     prompt_version: str
-    recipe: str
+    recipe: str  # the label rule's name; the serialized field keeps its name
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 class Annotator:
-    """Annotates documents of one domain with one LLM and one recipe.
+    """Annotates documents of one domain with one LLM and one label rule.
 
     ``with_tags`` (default: on for any model but the embedded 135M one, whose
     tags are noise) adds one short generation per document. ``perplexity_llm``
@@ -229,14 +230,14 @@ class Annotator:
     log-probs); by default that is the embedded local model.
     """
 
-    def __init__(self, llm: LLM | None = None, domain: str = "en", recipe: Recipe | str | None = None,
+    def __init__(self, llm: LLM | None = None, domain: str = "en", label_rule: LabelRule | str | None = None,
                  max_chars: int = 1200, min_mass: float = 0.05, injection_penalty: float = 1.0,
                  with_tags: bool | None = None, fallback_max_tokens: int = 16, perplexity_llm: LLM | None = None):
         self.llm = llm or load_llm()
         self.domain = domain
-        if isinstance(recipe, str):
-            recipe = RECIPES[recipe]
-        self.recipe = recipe or default_recipe(self.llm.model_id, domain)
+        if isinstance(label_rule, str):
+            label_rule = LABEL_RULES[label_rule]
+        self.label_rule = label_rule or default_label_rule(self.llm.model_id, domain)
         self.max_chars = max_chars
         self.min_mass = min_mass
         self.injection_penalty = injection_penalty
@@ -247,14 +248,14 @@ class Annotator:
     @property
     def identity(self) -> dict[str, str]:
         """What the classifier version and every score record about the annotator."""
-        return {"model_id": self.llm.model_id, "backend": self.llm.backend, "recipe": self.recipe.name,
+        return {"model_id": self.llm.model_id, "backend": self.llm.backend, "recipe": self.label_rule.name,
                 "prompt_version": prompts.PROMPT_VERSION}
 
     def judge(self, texts: Sequence[str]) -> list[tuple[float | None, str | None, str | None]]:
         """The LLM's own 0-5 judgement per text: (score, method, reason-if-unscored).
 
-        Judge-addressing sentences are removed first; the penalty for them is the
-        recipe's business (``annotate``), not the judge's.
+        Judge-addressing sentences are removed first; the penalty for them is
+        applied to the label (``annotate``), not by the judge.
         """
         return self._judge([prompts.neutralize(t)[0] for t in texts])
 
@@ -280,13 +281,13 @@ class Annotator:
         return out
 
     def llm_signals(self, texts: Sequence[str]) -> dict[str, list[float]]:
-        """The LLM signals the recipe needs besides the judge (Yes/No margin, -log perplexity)."""
+        """The LLM signals the label rule needs besides the judge (Yes/No margin, -log perplexity)."""
         found: dict[str, list[float]] = {}
-        if "yes_no" in self.recipe.llm_signals:
+        if "yes_no" in self.label_rule.llm_signals:
             lps = self.llm.next_token_logprobs([prompts.yes_no_prompt(self.domain, t, self.max_chars)
                                                 for t in texts], prompts.YES_NO)
             found["yes_no"] = [d["Yes"] - d["No"] for d in lps]
-        if "neg_log_ppl" in self.recipe.llm_signals:
+        if "neg_log_ppl" in self.label_rule.llm_signals:
             try:
                 ppl = self.llm.perplexity(texts)
             except LLMUnsupported:
@@ -307,7 +308,7 @@ class Annotator:
         live = [i for i, t in enumerate(cleaned) if t.strip()]
         base = self.identity
         results = [Annotation(None, None, None, "empty document", {}, [], injections[i], base["model_id"],
-                              base["backend"], prompts.PROMPT_VERSION, self.recipe.name) for i in range(len(texts))]
+                              base["backend"], prompts.PROMPT_VERSION, self.label_rule.name) for i in range(len(texts))]
         if not live:
             return results
         docs = [cleaned[i] for i in live]
@@ -327,7 +328,7 @@ class Annotator:
             if ann.judge_score is None:
                 continue
             ann.signals["judge_score"] = ann.judge_score
-            label = self.recipe.label(ann.signals)
+            label = self.label_rule.label(ann.signals)
             if ann.injections:
                 label = max(0.0, label - self.injection_penalty)
                 ann.tags.append("judge_injection")

@@ -6,7 +6,7 @@ the text is about and how it reads) concatenated with standardized text
 statistics (length, stop-word share, line structure: signals an embedding of the
 first 256 tokens cannot see). The model is ridge regression onto the label's
 logit (label / 5), mapped back through a sigmoid: an ensemble label is a
-sigmoid of a linear score, so its rule part stays exactly linear. The recipe's
+sigmoid of a linear score, so its rule part stays exactly linear. The label rule's
 terms on the classifier's own statistics are known exactly, so they are fixed
 (``rule_part``), not re-learned under the penalty: the ridge fits only the
 remainder, the LLM's part, which must be inferred from the text. The penalty
@@ -17,7 +17,7 @@ matrix-multiply speed.
 
 A classifier is two files, ``weights.npz`` and ``card.json``; its ``version``
 hashes the seed set (doc ids + text hashes), the annotator (model, backend,
-recipe), the prompt version and the feature spec, so any change to what it
+label rule), the prompt version and the feature spec, so any change to what it
 learned from gives a new version and makes L2 partitions scored by the old one stale.
 """
 
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from tier_assets.curation.atomic import atomic_path, write_json_atomic
-from tier_assets.curation.l2.annotate import RECIPES, Recipe
+from tier_assets.curation.l2.annotate import LABEL_RULES, LabelRule
 from tier_assets.curation.l2.textstats import STAT_NAMES, stats_matrix
 from tier_assets.curation.models.embedder import DEFAULT_EMBEDDER, get_embedder
 
@@ -96,7 +96,7 @@ def seed_set_hash(seeds: Sequence[Seed]) -> str:
 
 def classifier_version(seeds_hash: str, annotator: dict[str, Any], prompt_version: str,
                        feature_spec: dict[str, Any]) -> str:
-    """hash(seed set, annotator model/backend/recipe, prompt version, feature spec)."""
+    """hash(seed set, annotator model/backend/label rule, prompt version, feature spec)."""
     payload = json.dumps({"seeds": seeds_hash, "annotator": annotator, "prompt_version": prompt_version,
                           "features": feature_spec}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -140,9 +140,9 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alphas: Sequence[float] = ALPHAS) ->
     return coef, float(y_mean - x_mean @ coef), best[0]
 
 
-def rule_part(recipe: Recipe | None, stat_names: Sequence[str], mean: np.ndarray,
+def rule_part(label_rule: LabelRule | None, stat_names: Sequence[str], mean: np.ndarray,
               std: np.ndarray) -> tuple[np.ndarray, float]:
-    """The recipe's text-statistic terms as (coefficients on standardized stats, intercept).
+    """The label rule's text-statistic terms as (coefficients on standardized stats, intercept).
 
     An ensemble label's logit is ``bias + sum_k w_k (x_k - center_k) / scale_k``; the
     terms whose signal is one of the classifier's own statistics are known exactly,
@@ -150,13 +150,13 @@ def rule_part(recipe: Recipe | None, stat_names: Sequence[str], mean: np.ndarray
     rest (the LLM's part) is regressed on the features.
     """
     coef, intercept = np.zeros(len(stat_names)), 0.0
-    if recipe is None:
+    if label_rule is None:
         return coef, intercept
     for j, name in enumerate(stat_names):
-        if name in recipe.weights:
-            w = recipe.weights[name] / recipe.scale[name]
+        if name in label_rule.weights:
+            w = label_rule.weights[name] / label_rule.scale[name]
             coef[j] = w * std[j]
-            intercept += w * (mean[j] - recipe.center[name])
+            intercept += w * (mean[j] - label_rule.center[name])
     return coef, intercept
 
 
@@ -211,14 +211,15 @@ class QualityClassifier:
 
 def distill(seeds: Sequence[Seed], annotator: dict[str, Any], prompt_version: str, domain: str = "en",
             heldout_fraction: float = 0.2, spec: dict[str, Any] | None = None,
-            features: tuple[np.ndarray, np.ndarray] | None = None, recipe: Recipe | None = None) -> QualityClassifier:
+            features: tuple[np.ndarray, np.ndarray] | None = None,
+            label_rule: LabelRule | None = None) -> QualityClassifier:
     """Fit the classifier on the training split of ``seeds``; report agreement on the held-out split.
 
     ``annotator`` is the annotator's identity (``Annotator.identity``): model id,
-    backend, recipe. ``features`` lets a caller pass precomputed (embeddings, stats).
+    backend, label rule (``recipe``). ``features`` lets a caller pass precomputed (embeddings, stats).
     The card's metrics compare predictions with the annotator's labels on held-out
     seeds (Spearman, and AUC for label >= 3); the shipped weights are the ones
-    measured there, trained on the training split only. ``recipe`` is the recipe that
+    measured there, trained on the training split only. ``label_rule`` is the rule that
     made the labels (default: the one ``annotator["recipe"]`` names, if known); its
     text-statistic terms are fixed (``rule_part``), the ridge fits the remainder.
     """
@@ -236,8 +237,8 @@ def distill(seeds: Sequence[Seed], annotator: dict[str, Any], prompt_version: st
     clf = QualityClassifier(np.zeros(0), 0.0, mean.astype(np.float32), std.astype(np.float32))
     design = clf.design(emb[train], stats[train]).astype(np.float64)
     dim = emb.shape[1]
-    recipe = recipe if recipe is not None else RECIPES.get(str(annotator.get("recipe")))
-    fixed_coef, fixed_intercept = rule_part(recipe, spec["stats"], mean, std)
+    label_rule = label_rule if label_rule is not None else LABEL_RULES.get(str(annotator.get("recipe")))
+    fixed_coef, fixed_intercept = rule_part(label_rule, spec["stats"], mean, std)
     target = to_logit(labels[train]) - design[:, dim:] @ fixed_coef - fixed_intercept
     fits = []
     for scale in EMBEDDING_SCALES:
@@ -264,6 +265,6 @@ def distill(seeds: Sequence[Seed], annotator: dict[str, Any], prompt_version: st
         "n_reference_seeds": sum(s.source == "reference" for s in seeds),
         "label_mean": float(labels.mean()), "embedding_scale": scale, "loo_mse_logit": loo, "metrics": metrics,
         "positive_at": POSITIVE_AT,
-        "fixed_stat_terms": [k for k in spec["stats"] if recipe is not None and k in recipe.weights],
+        "fixed_stat_terms": [k for k in spec["stats"] if label_rule is not None and k in label_rule.weights],
     }
     return clf
