@@ -22,6 +22,7 @@ from trafilatura.metadata import extract_title
 
 from tier_assets.curation.readers.base import Extracted, Quarantined, ReaderConfig, ReadItem, preview
 from tier_assets.curation.readers.jsonl import GZIP_ERRORS, gzip_damage, open_maybe_gzip
+from tier_assets.curation.readers.math_html import has_math_markup, latex_in_place
 
 
 class EncodingError(ValueError):
@@ -160,12 +161,15 @@ def extract_main_text(html: str, url: str | None) -> tuple[str | None, str]:
     """Main text and title of a page: ``(title or None, text or "")``.
 
     The tree is parsed once and shared by the title lookup and trafilatura, so the title
-    costs no second parse.
+    costs no second parse. Math markup (MathJax, KaTeX, MathML, LaTeX images) becomes LaTeX
+    text first (``readers/math_html.py``), since trafilatura would drop or garble it.
     """
     tree = trafilatura.load_html(html)
     if tree is None:
         return None, ""
     title = extract_title(tree)
+    if has_math_markup(html):
+        latex_in_place(tree)
     text = trafilatura.extract(tree, url=url) or ""
     return title, text
 
