@@ -474,7 +474,7 @@ def test_mixed_scripts_are_decided_by_domain_rules():
     assert outcomes == {
         "en": ["gopher_quality:alpha_words"],
         "zh": ["zh_quality:cjk_ratio"],
-        "math": ["c4_quality:too_few_sentences"],
+        "math": ["fineweb_quality:line_punct_ratio"],
     }
 
 
@@ -542,13 +542,13 @@ def test_default_filters_per_domain_and_overrides():
     names = {d: [f.name for f in default_filters(d)[0].filters] for d in ("en", "zh", "math", "code")}
     assert names == {
         "en": ["length", "gopher_quality", "c4_quality", "fineweb_quality", "gopher_repetition"],
-        "math": ["length", "gopher_quality", "c4_quality", "fineweb_quality", "gopher_repetition"],
+        "math": ["length", "math_fragment", "gopher_quality", "fineweb_quality", "gopher_repetition"],
         "zh": ["length", "zh_quality"],
         "code": ["length", "code_quality"],
     }
-    math = default_filters("math")[0].filters
-    assert math[1].config.mask_latex and math[2].config.mask_latex and math[3].config.mask_latex
-    assert not math[2].config.filter_curly_bracket and not math[4].config.__dict__.get("mask_latex")
+    math = {f.name: f for f in default_filters("math")[0].filters}
+    assert math["gopher_quality"].config.mask_latex and math["fineweb_quality"].config.mask_latex
+    assert not math["gopher_repetition"].config.__dict__.get("mask_latex")
     group = default_filters("en", {"gopher_quality": {"min_doc_words": 30}, "length": {"min_chars": 10}})[0]
     assert group.filters[1].config.min_doc_words == 30
     assert group.filters[0].config.min_chars == 10

@@ -13,6 +13,7 @@ from tier_assets.curation.l1.filters.fineweb import FineWebQualityConfig, FineWe
 from tier_assets.curation.l1.filters.gopher_quality import GopherQualityConfig, GopherQualityFilter
 from tier_assets.curation.l1.filters.gopher_repetition import GopherRepetitionConfig, GopherRepetitionFilter
 from tier_assets.curation.l1.filters.length import LengthConfig, LengthFilter
+from tier_assets.curation.l1.math_rules import MathFragmentConfig, MathFragmentFilter
 from tier_assets.curation.pipeline import Filter
 
 
@@ -33,12 +34,14 @@ def _domain_specs(domain: str) -> list[_Spec]:
             _Spec(GopherRepetitionFilter, GopherRepetitionConfig()),
         ]
     if domain == "math":
-        # the web rules on the LaTeX-aware view (formulas as words, paragraphs as lines), braces allowed as
-        # LaTeX; repetition is measured on the raw text, where distinct formulas stay distinct
+        # UltraData-Math's length rules, math's fragment rule, then the web rules that judge math fairly, on the
+        # LaTeX-aware view (formulas as words, paragraphs as lines); C4's sentence count is left out (a short
+        # definition is one sentence). Their math thresholds are in recipes/l1.yaml; repetition is measured on
+        # the raw text, where distinct formulas stay distinct
         return [
             _Spec(LengthFilter, LengthConfig()),
+            _Spec(MathFragmentFilter, MathFragmentConfig()),
             _Spec(GopherQualityFilter, GopherQualityConfig(mask_latex=True)),
-            _Spec(C4QualityFilter, C4QualityConfig(filter_curly_bracket=False, mask_latex=True)),
             _Spec(FineWebQualityFilter, FineWebQualityConfig(mask_latex=True)),
             _Spec(GopherRepetitionFilter, GopherRepetitionConfig()),
         ]
