@@ -8,7 +8,7 @@ from tier_assets.defs.l1 import l1_filtered
 from tier_assets.defs.l2 import l2_classifier, l2_selected
 from tier_assets.defs.l3 import l3_refined
 from tier_assets.defs.l4 import l4_index, l4_organized
-from tier_assets.defs.promotion import build_promotion_sensors
+from tier_assets.defs.promotion import build_promotion_sensors, with_promotion
 from tier_assets.defs.resources import LLMResource, TierStoreResource, default_data_root, default_llm_config
 from tier_assets.defs.schedules import build_stale_schedule
 from tier_assets.defs.sensors import inbox_sensor
@@ -18,7 +18,7 @@ from tier_assets.defs.tier_value import tier_value
 
 def build_definitions(data_root: str | None = None, llm_config: str | None = None) -> Definitions:
     built = [l0_raw, l1_filtered, l2_selected, l3_refined, l4_organized, l2_classifier, l4_index]
-    assets = [*built, tier_stats, *build_export_assets([a.key.to_user_string() for a in built]), tier_value]
+    assets = with_promotion([*built, tier_stats, *build_export_assets([a.key.to_user_string() for a in built]), tier_value])
     keys = [a.key.to_user_string() for a in assets]
     return Definitions(
         assets=assets,

@@ -1,4 +1,5 @@
-"""L2 through real Dagster: the versioned classifier asset, selection, accounting, staleness and promotion.
+"""L2 through real Dagster: the versioned classifier asset, selection, accounting and staleness
+(promotion through the classifier gate: test_promotion).
 
 The embedded SmolLM2-135M annotates for real (a few seeds, so a test stays under a minute).
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from dagster import DagsterInstance, SkipReason, build_schedule_context, build_sensor_context, materialize
+from dagster import DagsterInstance, build_schedule_context, materialize
 
 from tier_assets.curation.accounting import one_to_one_problems
 from tier_assets.curation.catalog import connect
@@ -122,38 +123,6 @@ def test_classifier_asset_selection_accounting_and_staleness(dagster_instance, d
         ("b1|en", ["l2_selected"])]
     assert _select(dagster_instance, data_root).success
     assert stale_partitions(store, ["L2"]) == []
-
-
-def test_l2_waits_for_the_classifier_then_is_promoted(dagster_instance, data_root):
-    _l1(dagster_instance, data_root)
-    resources = _resources(data_root)
-    sensors = {s.name: s for s in build_definitions(str(data_root)).sensors}
-
-    def tick(name, cursor=None):
-        with build_sensor_context(instance=dagster_instance, resources=resources, cursor=cursor) as ctx:
-            result = sensors[name](ctx)
-            return result, ctx.cursor if isinstance(result, SkipReason) else result.cursor
-
-    # L1 passed, but en has no classifier yet: the classifier is requested, not L2
-    result, cursor = tick("promote_l1_filtered_to_l2_selected")
-    (request,) = result.run_requests
-    assert request.partition_key == "en"
-    assert [k.to_user_string() for k in request.asset_selection] == ["l2_classifier"]
-    assert isinstance(tick("promote_l1_filtered_to_l2_selected", cursor)[0], SkipReason)
-
-    assert isinstance(tick("promote_l2_classifier_to_l2_selected")[0], SkipReason)
-    _classifier(dagster_instance, data_root)
-    result, cursor = tick("promote_l2_classifier_to_l2_selected")
-    (request,) = result.run_requests
-    assert request.partition_key == "b1|en"
-    assert [k.to_user_string() for k in request.asset_selection] == ["l2_selected"]
-    assert _select(dagster_instance, data_root).success
-
-    # a second batch: the classifier exists now, so L1 -> L2 is promoted directly
-    _l1(dagster_instance, data_root, "b2")
-    result, _ = tick("promote_l1_filtered_to_l2_selected", cursor=None)
-    assert [(r.partition_key, [k.to_user_string() for k in r.asset_selection]) for r in result.run_requests] == [
-        ("b2|en", ["l2_selected"])]
 
 
 def test_l2_without_classifier_or_seeds_fails_clearly(dagster_instance, data_root):
