@@ -37,3 +37,19 @@ def dagster_instance(tmp_path: Path):
     home.mkdir()
     with instance_for_test(temp_dir=str(home)) as instance:
         yield instance
+
+
+@pytest.fixture(scope="session")
+def llm():
+    """The embedded LLM (SmolLM2-135M); cached per process, so every test module shares one load."""
+    from tier_assets.curation.models.llm import load_llm
+
+    return load_llm(None)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The default sentence embedder, cached per process like the LLM."""
+    from tier_assets.curation.models.embedder import get_embedder
+
+    return get_embedder()

@@ -1,4 +1,9 @@
-"""The HTML report and the training-stage exports, over small real data roots built with TierStore."""
+"""The HTML report and the training-stage exports' selection, over a synthetic L0 -> L2 data root.
+
+Document sizes, scores and ids are chosen so every budget, weight and repetition sum is
+known. Exports that read L3 / L4 records (decay, SFT, RAG) are tested on real tier output
+in test_exports_tier_output.py.
+"""
 
 from __future__ import annotations
 
@@ -15,19 +20,15 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from tier_assets.curation.exports import (
-    StageSpec,
-    chat_messages,
-    default_spec,
-    estimate_tokens,
-    export_stage,
-)
+from tier_assets.curation.exports import StageSpec, default_spec, estimate_tokens, export_stage
 from tier_assets.curation.report import write_report
 from tier_assets.curation.storage import PartitionRef, TierStore
 
 DOMAINS = ("en", "zh", "math", "code")
 N_L1 = 300  # L1 documents per domain; the first N_L2 of them are selected into L2
 N_L2 = 100
+# the L2 tier's models object (its classifier card); the classifier version is set per domain
+L2_MODELS = {"annotator": {"model": "smollm2-135m", "backend": "transformers"}, "prompt_version": "l2-2025.1"}
 FILLER = "the quick brown fox jumps over the lazy dog while the tiers keep every record "
 
 
@@ -45,11 +46,7 @@ def _len(i: int) -> int:
 
 
 def build_store(root: Path, n_l1: int = N_L1, n_l2: int = N_L2) -> TierStore:
-    """Every tier filled per domain: L1 ids reused by L2 (L2 is the selected part of L1).
-
-    L3 holds qa / dialogue / rewrite outputs, L4 holds Q&A items and one fact
-    without a question (not usable for SFT).
-    """
+    """L0 -> L2 filled per domain: L1 ids reused by L2 (L2 is the selected part of L1)."""
     store = TierStore(root)
     for d in DOMAINS:
         l0 = [_rec(f"{d}-l0-{i}", "L0", d, _text(f"{d} raw {i}", _len(i))) for i in range(n_l1 + 10)]
@@ -100,7 +97,7 @@ def build_store(root: Path, n_l1: int = N_L1, n_l2: int = N_L2) -> TierStore:
                 **r,
                 "tier": "L2",
                 "score": 2.0 + 3.0 * i / n_l2,
-                "models": {"l1": {"recipe": "recipe-A"}, "l2": {"classifier": f"clf-{d}-v1"}},
+                "models": {"l1": {"recipe": "recipe-A"}, "l2": L2_MODELS | {"classifier_version": f"clf-{d}-v1"}},
             }
             for i, r in enumerate(l1[:n_l2])
         ]
@@ -110,71 +107,6 @@ def build_store(root: Path, n_l1: int = N_L1, n_l2: int = N_L2) -> TierStore:
             for i, r in enumerate(l1[n_l2 : n_l2 + 20])
         ]
         store.write(PartitionRef("L2", d, "b1"), l2_rej, kind="rejected")
-        l3 = []
-        for i in range(12):
-            fmt = ("qa", "dialogue", "rewrite")[i % 3]
-            if fmt == "qa":
-                text = f"Question: What does {d} item {i} say?\nAnswer: {_text(f'It says {i}.', 200)}"
-            elif fmt == "dialogue":
-                text = (
-                    f"Teacher: Let us look at {d} item {i}.\nStudent: What is it about?\n"
-                    f"Teacher: {_text('It is about', 150)}\nStudent: Thanks!"
-                )
-            else:
-                text = _text(f"Rewritten {d} {i}", 260)
-            l3.append(
-                _rec(
-                    f"{d}-l3-{i}",
-                    "L3",
-                    d,
-                    text,
-                    parent_ids=[f"{d}-l1-{i}"],
-                    signals={"l3": {"format": fmt}},
-                    models={"l3": {"llm": "smollm2-135m", "prompt": f"{fmt}-v2"}},
-                )
-            )
-        store.write(PartitionRef("L3", d, "b1"), l3)
-        l4 = [
-            _rec(
-                f"{d}-l4-{i}",
-                "L4",
-                d,
-                f"Q: what is {d} fact {i}? A: fact {i} holds.",
-                parent_ids=[f"{d}-l3-{i}"],
-                signals={
-                    "l4": {
-                        "kind": "qa",
-                        "question": f"What is {d} fact {i}?",
-                        "answer": f"Fact {i} holds.",
-                        "evidence": [{"doc_id": f"{d}-l3-{i}", "start": 0, "end": 20}],
-                    }
-                },
-                models={"l4": {"extractor": "smollm2-135m", "embedder": "all-MiniLM-L6-v2"}},
-            )
-            for i in range(6)
-        ] + [
-            _rec(
-                f"{d}-l4-fact",
-                "L4",
-                d,
-                f"{d} is a domain.",
-                parent_ids=[f"{d}-l3-0"],
-                signals={"l4": {"kind": "fact"}},
-                models={"l4": {"extractor": "smollm2-135m"}},
-            ),
-            _rec(
-                f"{d}-l4-def",
-                "L4",
-                d,
-                {"code": "bisect(a, x): Return the index where to insert x in a sorted list a.",
-                 "zh": "蜂群是指生活在一起的一群蜜蜂。"}.get(d, f"A {d} term is a word with a fixed meaning."),
-                parent_ids=[f"{d}-l3-0"],
-                signals={"l4": {"kind": "definition", "term": {"code": "bisect", "zh": "蜂群"}.get(d, f"{d} term"),
-                                "methods": ["rule:docstring" if d == "code" else "rule:definition"]}},
-                models={"l4": {"extractor": "rules"}},
-            ),
-        ]
-        store.write(PartitionRef("L4", d, "b1"), l4)
     return store
 
 
@@ -220,7 +152,8 @@ def test_report_has_every_section_table_and_plot(store: TierStore, tmp_path: Pat
     for sid in ("overview", "funnel", "scores", "rejections", "dedup", "summary"):
         assert f'<section id="{sid}">' in page
     assert str(store.root) in page
-    assert all(f'<span class="badge on">{t}</span>' in page for t in ("L0", "L1", "L2", "L3", "L4"))
+    assert all(f'<span class="badge on">{t}</span>' in page for t in ("L0", "L1", "L2"))
+    assert all(f'<span class="badge off">{t}</span>' in page for t in ("L3", "L4"))
     # funnel + scores + dedup + one rejection chart per tier with rejections (L0, L1, L2)
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(images) == 6
@@ -228,7 +161,7 @@ def test_report_has_every_section_table_and_plot(store: TierStore, tmp_path: Pat
     # overview: L0 holds 4 x (N_L1 + 10) documents, 4 rejected; tier summary: one row per partition
     assert '<tr><td>L0</td><td class="num">1,240</td>' in page
     assert re.search(r'<tr><td>L0</td>(<td class="num">[0-9,]+</td>){5}<td class="num">4</td></tr>', page)
-    assert page.count("<td>b1</td>") == 5 * 4
+    assert page.count("<td>b1</td>") == 3 * 4
     # scores: N_L2 selected and 20 unselected per domain
     assert (
         '<tr><td>en</td><td class="num">100</td><td class="num">20</td><td class="num">83.3%</td></tr>'
@@ -239,8 +172,9 @@ def test_report_has_every_section_table_and_plot(store: TierStore, tmp_path: Pat
     assert '<tr><td>code</td><td>minhash</td><td class="num">4</td><td class="num">1</td>' in page
     assert '<td>gopher_quality</td><td>gopher_quality:word_count</td><td class="num">3</td>' in page
     assert '<td>l2_select</td><td>below_threshold</td><td class="num">20</td>' in page
-    assert page.count("nothing rejected") == 2  # L3 and L4 hold data but rejected nothing
-    assert "no data yet" not in page
+    assert "nothing rejected" not in page
+    assert page.count('<tr class="absent"><td>') == 2  # L3 and L4: no data yet
+    assert '<tr class="absent"><td>L3</td><td colspan="6">no data yet</td></tr>' in page
 
 
 def test_report_renders_an_empty_store(tmp_path: Path) -> None:
@@ -375,87 +309,16 @@ def test_fill_skips_a_document_that_does_not_fit_and_goes_on(tmp_path: Path) -> 
         assert again.selection_sha256 == m.selection_sha256
 
 
-def test_manifest_collects_model_and_recipe_versions(store: TierStore, tmp_path: Path) -> None:
+def test_manifest_flattens_the_models_objects_into_versions(store: TierStore, tmp_path: Path) -> None:
     m = export_stage(store, default_spec("pretrain", 20_000), tmp_path / "p")
     assert m.versions == {
         "l1.recipe": ["recipe-A"],
-        "l2.classifier": ["clf-code-v1", "clf-en-v1", "clf-math-v1", "clf-zh-v1"],
+        "l2.annotator.backend": ["transformers"],
+        "l2.annotator.model": ["smollm2-135m"],
+        "l2.classifier_version": ["clf-code-v1", "clf-en-v1", "clf-math-v1", "clf-zh-v1"],
+        "l2.prompt_version": ["l2-2025.1"],
     }
-    d = export_stage(store, default_spec("decay", 6_000), tmp_path / "d")
-    assert d.versions["l3.llm"] == ["smollm2-135m"]
-    assert d.versions["l3.prompt"] == ["dialogue-v2", "qa-v2", "rewrite-v2"]
-    assert json.loads((tmp_path / "d" / "manifest.json").read_text())["versions"] == d.versions
-
-
-def test_decay_takes_only_the_top_of_l2(store: TierStore, tmp_path: Path) -> None:
-    m = export_stage(store, default_spec("decay", 1_000_000), tmp_path / "d")
-    _, rows = read_export(tmp_path / "d")
-    l2 = {r["doc_id"] for r in rows if r["tier"] == "L2"}
-    # 30% of the N_L2 scored docs per domain = the highest scores (i = 70..99)
-    assert l2 == {f"{d}-l1-{i}" for d in DOMAINS for i in range(70, N_L2)}
-    assert {r["tier"] for r in rows} == {"L2", "L3"}
-    assert m.short  # 1M tokens is far more than the demo store holds
-
-
-def test_sft_is_chat_from_l3_qa_dialogue_and_l4_items(store: TierStore, tmp_path: Path) -> None:
-    m = export_stage(store, default_spec("sft", 1_000_000), tmp_path / "sft")
-    _, rows = read_export(tmp_path / "sft")
-    assert set(rows[0]) == {"messages", "doc_id", "tier", "domain"}
-    for r in rows:
-        roles = [msg["role"] for msg in r["messages"]]
-        assert roles[0] == "user" and roles[-1] == "assistant"
-        assert all(a != b for a, b in zip(roles, roles[1:], strict=False))
-        assert all(msg["content"].strip() for msg in r["messages"])
-    ids = {r["doc_id"] for r in rows}
-    assert not any(
-        i.startswith(f"{d}-l3-{k}") for d in DOMAINS for k in (2, 5, 8, 11) for i in ids
-    )  # rewrites
-    assert len([i for i in ids if "-l3-" in i]) == 8 * 4  # 4 qa + 4 dialogue per domain
-    by_id = {r["doc_id"]: r for r in rows}
-    assert by_id["math-l4-3"]["messages"] == [
-        {"role": "user", "content": "What is math fact 3?"},
-        {"role": "assistant", "content": "Fact 3 holds."},
-    ]
-    assert by_id["en-l3-0"]["messages"][0] == {"role": "user", "content": "What does en item 0 say?"}
-    assert [msg["role"] for msg in by_id["zh-l3-1"]["messages"]] == ["user", "assistant", "user", "assistant"]
-    # an L4 definition is a question about its term, answered by the verified sentence
-    assert by_id["en-l4-def"]["messages"] == [
-        {"role": "user", "content": "What is en term?"},
-        {"role": "assistant", "content": "A en term is a word with a fixed meaning."},
-    ]
-    assert by_id["code-l4-def"]["messages"][0]["content"] == "What does `bisect` do in Python?"
-    assert by_id["zh-l4-def"]["messages"][0]["content"] == "什么是蜂群？"
-    # the L4 facts without a question were selected (budget covers all) but cannot be chat: skipped, reported
-    assert m.skipped == {"unformattable": 4}
-    assert any("skipped" in s for s in m.shortfalls)
-
-
-def test_parquet_output_reads_back(store: TierStore, tmp_path: Path) -> None:
-    base = default_spec("sft", 1_000_000)
-    m = export_stage(store, dataclasses.replace(base, output_format="parquet"), tmp_path / "sft")
-    assert all(s.path.endswith(".parquet") for s in m.shards)
-    table = pq.read_table(tmp_path / "sft" / m.shards[0].path)
-    assert table.num_rows == m.delivered_docs
-    assert table.schema.field("messages").type.value_type.names == ["role", "content"]
-    jsonl = export_stage(store, base, tmp_path / "sft-jsonl")
-    assert sorted(map(json.dumps, table.to_pylist())) == sorted(
-        map(json.dumps, read_export(tmp_path / "sft-jsonl")[1])
-    )
-    assert jsonl.selection_sha256 == m.selection_sha256
-    again = export_stage(store, dataclasses.replace(base, output_format="parquet"), tmp_path / "sft-again")
-    assert [s.sha256 for s in again.shards] == [s.sha256 for s in m.shards]
-
-
-def test_rag_exports_every_l4_item_with_index_pointer(store: TierStore, tmp_path: Path) -> None:
-    (store.root / "index" / "l4").mkdir(parents=True)
-    (store.root / "index" / "l4" / "manifest.json").write_text(json.dumps({"kind": "flat", "count": 32}))
-    m = export_stage(store, default_spec("rag"), tmp_path / "rag")
-    _, rows = read_export(tmp_path / "rag")
-    assert m.delivered_docs == len(rows) == 8 * 4 and not m.short
-    assert m.index == {"path": str(store.root / "index" / "l4"), "exists": True, "kind": "flat", "count": 32}
-    item = next(r for r in rows if r["doc_id"] == "en-l4-2")
-    assert item["parent_ids"] == ["en-l3-2"]
-    assert item["item"]["evidence"] == [{"doc_id": "en-l3-2", "start": 0, "end": 20}]
+    assert json.loads((tmp_path / "p" / "manifest.json").read_text())["versions"] == m.versions
 
 
 def test_empty_store_exports_nothing_and_says_so(tmp_path: Path) -> None:
@@ -476,25 +339,3 @@ def test_spec_validation() -> None:
         StageSpec("x", {"L1": 1.0}, 10, output_format="csv")
     with pytest.raises(ValueError, match="stage name"):
         StageSpec("../x", {"L1": 1.0}, 10)
-
-
-def test_chat_messages_parsers() -> None:
-    assert chat_messages("L3", "<question>2+2?</question>\n<answer>4</answer>", {"l3": {"format": "qa"}}) == [
-        {"role": "user", "content": "2+2?"},
-        {"role": "assistant", "content": "4"},
-    ]
-    dialogue = "Prof. A: Why?\nNote: not a speaker\nProf. B: Because.\n\nProf. A: Sure?\nProf. B: Yes.\nProf. A: Bye."
-    assert chat_messages("L3", dialogue, {"l3": {"format": "dialogue"}}) == [
-        {"role": "user", "content": "Why?\nNote: not a speaker"},
-        {"role": "assistant", "content": "Because."},
-        {"role": "user", "content": "Sure?"},
-        {"role": "assistant", "content": "Yes."},
-    ]
-    bold = "**Teacher:** Ready?\n**Student:** Yes.\n"
-    assert chat_messages("L3", bold, {}) == [
-        {"role": "user", "content": "Ready?"},
-        {"role": "assistant", "content": "Yes."},
-    ]
-    given = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
-    assert chat_messages("L3", "ignored", {"l3": {"messages": given}}) == given
-    assert chat_messages("L3", "Just prose, no turns.", {"l3": {"format": "rewrite"}}) is None
