@@ -1,6 +1,6 @@
 """All of L1 end to end on real-paragraph corpora: docs/s per stage and overall, peak RSS.
 
-Each run ingests the corpus into L0 and runs ``process_l1_partition`` (mappers, language id,
+Each run ingests the corpus into L0 and runs ``run_l1_partition`` (mappers, language id,
 rule filters, decontamination, PII, dedup) on a temporary data root, in its own process so
 its peak RSS is its own. Semantic dedup embeds every candidate with MiniLM on the CPU
 (about 20-40 docs/s on 2 cores), so the 100k run is made with semantic dedup off unless
@@ -25,8 +25,10 @@ from l0_ingest import make_corpus
 
 def run_one(path: Path, semantic: bool) -> dict:
     from tier_assets.curation.l0 import ingest_partition
-    from tier_assets.curation.l1.process import process_l1_partition
     from tier_assets.curation.l1.settings import load_l1_settings
+    from tier_assets.curation.l1.tier import run_l1_partition
+    from tier_assets.curation.models.embedder import get_embedder
+    from tier_assets.curation.pipeline import Models
     from tier_assets.curation.sources import SourceEntry
     from tier_assets.curation.storage import PartitionRef, TierStore
 
@@ -36,14 +38,10 @@ def run_one(path: Path, semantic: bool) -> dict:
         ingest_partition(store, PartitionRef("L0", "en", "b"), [SourceEntry("bench", "en", "jsonl", str(path), (), "c")])
         recipe = load_l1_settings("en", {"dedup": {"semantic": semantic}})
         start = time.perf_counter()
-        _, stats = process_l1_partition(store, recipe, "b", progress=lines.append)
+        models = Models(embedder=get_embedder() if semantic else None)
+        _, stats = run_l1_partition(store, recipe, "b", models, progress=lines.append)
         seconds = time.perf_counter() - start
-    steps = {}
-    for line in lines:  # "name: N in, K kept, R rejected (X docs/s)"
-        if line.startswith("  ") or ": " not in line or "docs/s" not in line:
-            continue
-        name, rest = line.split(": ", 1)
-        steps[name] = float(rest.rsplit("(", 1)[1].split(" ")[0].replace(",", ""))
+    steps = {name: round(stage.docs_per_second, 1) for name, stage in stats.stages.items()}
     return {"docs": stats.l0_input, "semantic": semantic, "kept": stats.kept, "seconds": round(seconds, 1),
             "docs_per_s": stats.l0_input / seconds, "peak_rss_MB": peak_rss_mb(), "steps_docs_per_s": steps}
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from _util import save, table
 
-from tier_assets.curation.l1.process import candidate_steps
 from tier_assets.curation.l1.settings import load_l1_settings
+from tier_assets.curation.l1.tier import candidate_steps
 from tier_assets.curation.models.llm import unsafe_category
 from tier_assets.curation.pipeline import Doc
 

@@ -108,14 +108,14 @@ def bench_llm(docs: dict[str, list[dict[str, Any]]], max_new: int, max_source_ch
     for domain, rows in docs.items():
         kept, _, stats = refine_partition(rows, llm, embedder, l3_config, progress=print)
         l3_by_domain[domain] = kept
-        for fmt, counts in stats["per_format"].items():
+        for fmt, counts in stats.per_format.items():
             per_format.setdefault(f"{domain}/{fmt}", Counter()).update(counts)
-        gen_tokens += stats["tokens_out"]
-        gen_s += stats["seconds"].get("generate", 0.0)
-        judge_s += stats["seconds"].get("judge", 0.0)
-        total_s += stats["seconds"]["total"]
-        kept_total += stats["kept"]
-        spent += stats["spent_tokens"]
+        gen_tokens += stats.tokens_out
+        gen_s += stats.seconds.get("generate", 0.0)
+        judge_s += stats.seconds.get("judge", 0.0)
+        total_s += stats.seconds["total"]
+        kept_total += stats.kept
+        spent += stats.spent_tokens
     formats = {k: {"attempted": c["attempted"], "kept": c["kept"],
                    "pass_rate": round(c["kept"] / c["attempted"], 3) if c["attempted"] else None,
                    "reasons": {r: n for r, n in c.items() if r not in ("attempted", "kept")}}
@@ -138,11 +138,11 @@ def bench_llm(docs: dict[str, list[dict[str, Any]]], max_new: int, max_source_ch
     for domain, rows in docs.items():
         sources = rows + l3_by_domain[domain]
         kept, rejected, stats = build_l4_partition(sources, llm, embedder, l4_config)
-        l4_rows.append({"domain": domain, "docs": len(sources), "llm_calls": stats["llm_calls"],
-                        "extracted": stats["extracted"], "verified": stats["verified"],
-                        "verified_llm": stats["verified_by_method"].get("llm", 0), "kept": stats["kept"],
-                        "items_per_doc": stats["items_per_doc"], "reasons": stats["reasons"],
-                        "seconds": stats["seconds"]})
+        l4_rows.append({"domain": domain, "docs": len(sources), "llm_calls": stats.llm_calls,
+                        "extracted": stats.extracted, "verified": stats.verified,
+                        "verified_llm": stats.verified_by_method.get("llm", 0), "kept": stats.kept,
+                        "items_per_doc": stats.items_per_doc, "reasons": stats.reasons,
+                        "seconds": stats.seconds})
     claims = sum(r["extracted"].get("llm", 0) for r in l4_rows)
     verified = sum(r["verified_llm"] for r in l4_rows)
     l4 = {"per_domain": l4_rows, "llm_outputs": sum(r["llm_calls"] for r in l4_rows),
@@ -161,12 +161,12 @@ def bench_l4_rules(docs: dict[str, list[tuple[str, str]]]) -> dict[str, Any]:
     rows = []
     for domain, pairs in docs.items():
         kept, rejected, stats = build_l4_partition(as_docs(domain, pairs), None, embedder, config)
-        extracted = stats["extracted"].get("rule", 0)
-        rows.append({"domain": domain, "docs": stats["docs_in"], "extracted": extracted,
-                     "verified": stats["verified"], "kept": stats["kept"],
-                     "verification_rate": round(stats["verified"] / extracted, 3) if extracted else None,
-                     "items_per_doc": stats["items_per_doc"], "merged": stats["merged"],
-                     "seconds": stats["seconds"]})
+        extracted = stats.extracted.get("rule", 0)
+        rows.append({"domain": domain, "docs": stats.docs_in, "extracted": extracted,
+                     "verified": stats.verified, "kept": stats.kept,
+                     "verification_rate": round(stats.verified / extracted, 3) if extracted else None,
+                     "items_per_doc": stats.items_per_doc, "merged": stats.merged,
+                     "seconds": stats.seconds})
     print(table(rows))
     return {"per_domain": rows}
 

@@ -336,7 +336,8 @@ def test_dedup_step_in_pipeline_exposes_signatures(web: list[str]) -> None:
     result = pipe.run([doc("new", edited(web[6], 1)), doc("other", web[7])])
     assert verdicts(result) == {"new": ("dedup_minhash", "old"), "other": ("kept", None)}
     assert step.signatures is not None and step.signatures["doc_id"].to_pylist() == ["new", "other"]
-    assert pipe.counts["dedup"] == {"in": 2, "kept": 1, "rejected": 1}
+    stats = pipe.stats["dedup"]
+    assert (stats.docs_in, stats.kept, stats.rejected) == (2, 1, 1)
 
 
 # ---------------------------------------------------------------- cluster SQL

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from tier_assets.curation.l0 import ingest_partition
-from tier_assets.curation.l1.process import process_l1_partition
 from tier_assets.curation.l1.safety import (
     SAFETY_DATA,
     ContentSafetyFilter,
@@ -22,6 +21,7 @@ from tier_assets.curation.l1.safety import (
     url_host,
 )
 from tier_assets.curation.l1.settings import load_l1_settings
+from tier_assets.curation.l1.tier import run_l1_partition
 from tier_assets.curation.sources import SourceEntry
 from tier_assets.curation.storage import PartitionRef, TierStore
 
@@ -282,7 +282,7 @@ def test_demo_zh_adult_and_gambling_pages_never_reach_l1(tmp_path: Path) -> None
                            relpath="cc-main-2020-34-excerpt.warc.gz")]
     ingest_partition(store, ref, entries)
     recipe = load_l1_settings("zh", {"dedup": {"semantic": False}})
-    result, stats = process_l1_partition(store, recipe, "b1")
+    result, stats = run_l1_partition(store, recipe, "b1")
     kept_urls = {d["url"] for d in result.kept}
     rejected = {d["url"]: d for d in result.rejected}
     assert ADULT_DEMO_URL not in kept_urls and GAMBLING_DEMO_URL not in kept_urls

@@ -32,11 +32,14 @@ from tier_assets.curation.l2.annotate import (
 from tier_assets.curation.l2.distill import QualityClassifier, Seed, distill, roc_auc, spearman
 from tier_assets.curation.l2.evaluate import evaluate_labelled
 from tier_assets.curation.l2.prompts import PROMPT_VERSION, neutralize
-from tier_assets.curation.l2.score import score_and_select, score_texts
+from tier_assets.curation.l2.score import score_texts
 from tier_assets.curation.l2.seeds import sample_seeds
+from tier_assets.curation.l2.settings import L2Settings
+from tier_assets.curation.l2.tier import l2_stages
 from tier_assets.curation.l2.train import classifier_dir, set_current
 from tier_assets.curation.llm_server import run_server_in_thread
 from tier_assets.curation.models.llm import DEFAULT_LLM_ID, LLMError, OpenAICompatibleLLM, load_llm
+from tier_assets.curation.pipeline import Models, Pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -362,6 +365,11 @@ def test_metrics_helpers():
     assert roc_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
     assert roc_auc([1, 2], [1, 1]) is None
     assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+
+
+def score_and_select(docs, classifier, threshold=None, top_fraction=None):
+    settings = L2Settings("en", threshold=threshold, top_fraction=top_fraction)
+    return Pipeline(l2_stages(settings)).run(docs, models=Models(classifier=classifier))
 
 
 def test_score_and_select_accounts_for_every_document(classifier, seed_docs):

@@ -331,10 +331,10 @@ def test_refine_partition_respects_the_budget_and_accounts_for_every_output(llm,
     budget = first_in + 40 + second_in + 12
     kept, rejected, stats = refine_partition(docs, llm, embedder, replace(config, budget_tokens=budget))
 
-    assert 0 < stats["spent_tokens"] <= budget
-    assert stats["budget_exhausted"] is True
-    assert stats["docs_refined"] == 2 and stats["docs_not_refined"] == {"budget": 1}
-    assert stats["outputs"] == len(kept) + len(rejected) == 2
+    assert 0 < stats.spent_tokens <= budget
+    assert stats.budget_exhausted is True
+    assert stats.docs_refined == 2 and stats.docs_not_refined == {"budget": 1}
+    assert stats.outputs == len(kept) + len(rejected) == 2
     outputs = {r["parent_ids"][0]: r["signals"]["l3"] for r in kept + rejected}
     assert set(outputs) == {"burma", "rugby"}  # best-scored first; the weakest was never promoted
     first, second = outputs["burma"], outputs["rugby"]
@@ -342,7 +342,7 @@ def test_refine_partition_respects_the_budget_and_accounts_for_every_output(llm,
     assert first["tokens_out"] <= 40
     left = budget - first_in - first["tokens_out"] - second_in
     assert second["tokens_out"] <= min(40, left)  # max_new_tokens capped by the remaining budget
-    assert stats["spent_by_kind"]["generate"] == sum(
+    assert stats.spent_by_kind["generate"] == sum(
         r["signals"]["l3"]["tokens_in"] + r["signals"]["l3"]["tokens_out"] for r in kept + rejected)
     for rec in kept + rejected:
         l3 = rec["signals"]["l3"]
@@ -362,10 +362,10 @@ def test_refine_partition_respects_the_budget_and_accounts_for_every_output(llm,
 @pytest.mark.slow
 def test_empty_upstream_gives_empty_valid_partitions(llm, embedder):
     kept, rejected, stats = refine_partition([], llm, embedder, L3Settings())
-    assert kept == rejected == [] and stats["outputs"] == 0 and stats["spent_tokens"] == 0
+    assert kept == rejected == [] and stats.outputs == 0 and stats.spent_tokens == 0
     assert to_table(kept).num_rows == 0 and to_table(rejected, rejected=True).num_rows == 0
     kept, rejected, stats = build_l4_partition([], llm, embedder, L4Settings())
-    assert kept == rejected == [] and stats["kept"] == 0 and stats["spent_tokens"] == 0
+    assert kept == rejected == [] and stats.kept == 0 and stats.spent_tokens == 0
 
 
 @pytest.mark.slow
@@ -374,7 +374,7 @@ def test_l4_llm_extraction_stays_in_budget_and_keeps_only_verified_items(llm, em
     config = L4Settings(budget_tokens=1600, max_new_tokens=48, max_source_chars=500, batch_size=2,
                       judge_reserve_tokens=400)
     kept, rejected, stats = build_l4_partition(docs, llm, embedder, config)
-    assert 0 < stats["spent_tokens"] <= 1600 and stats["llm_calls"] >= 1
+    assert 0 < stats.spent_tokens <= 1600 and stats.llm_calls >= 1
     sources = {d["doc_id"]: d["text"] for d in docs}
     for rec in kept:
         assert evidence_problems(rec, sources) == []
@@ -382,8 +382,8 @@ def test_l4_llm_extraction_stays_in_budget_and_keeps_only_verified_items(llm, em
         assert rec["stage"] in ("l4_extract", "l4_check", "l4_verify") and rec["reason"]
         assert (rec["stage"] == "l4_check") == rec["reason"].startswith("l4_check:")
     members = sum(r["signals"]["l4"]["members"] for r in kept)
-    assert members + len(rejected) == stats["extracted"].get("rule", 0) + stats["extracted"].get("llm", 0) + \
-        stats["extracted"].get("llm_failed_outputs", 0)
+    assert members + len(rejected) == stats.extracted.get("rule", 0) + stats.extracted.get("llm", 0) + \
+        stats.extracted.get("llm_failed_outputs", 0)
 
 
 # ---------------------------------------------------------------------------------------------- L4

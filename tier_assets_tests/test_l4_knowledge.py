@@ -141,7 +141,7 @@ def test_kinds_subjects_and_check_rejections_are_stored(shared_data: Path):
     latest = [r for r in rejected if "the main highlight" in r["text"] or r["text"].startswith("burma is the ancient")]
     assert latest and {r["reason"] for r in latest} <= {"l4_check:opinion", "l4_check:time_relative"}
     assert all(r["signals"]["l4"]["verification"]["knowledge_checks"] == "passed" for r in kept)
-    assert stats["reasons"]["l4_check:time_relative"] == 2  # "... preserved intact until now", "nascent"
+    assert stats.reasons["l4_check:time_relative"] == 2  # "... preserved intact until now", "nascent"
 
 
 def test_zh_extraction_on_real_articles(shared_data: Path):

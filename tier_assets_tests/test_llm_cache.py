@@ -209,7 +209,7 @@ def test_l3_interrupted_run_resumes_without_repeating_paid_calls_and_matches_an_
     docs = l3_docs(shared_data)
     fresh = CountingLLM(llm)
     kept, rejected, stats = refine_partition(docs, fresh, embedder, L3_CONFIG, cache=LLMCache(tmp_path / "a.jsonl"))
-    assert len(fresh.calls) > KILL_AFTER_CALLS and stats["llm_cache"]["hits"] == 0
+    assert len(fresh.calls) > KILL_AFTER_CALLS and stats.llm_cache["hits"] == 0
 
     stopped = CountingLLM(llm, stop_after=KILL_AFTER_CALLS)
     with pytest.raises(StopRun):
@@ -221,9 +221,9 @@ def test_l3_interrupted_run_resumes_without_repeating_paid_calls_and_matches_an_
     assert not stopped.requests() & resumed.requests()  # no paid request was asked again
     assert stopped.requests() + resumed.requests() == fresh.requests()
     assert resumed.calls == fresh.calls[KILL_AFTER_CALLS:]
-    assert stats2["llm_cache"]["hits"] == sum(stopped.requests().values())
+    assert stats2.llm_cache["hits"] == sum(stopped.requests().values())
     assert (kept2, rejected2) == (kept, rejected)
-    assert (stats2["spent_tokens"], stats2["spent_by_kind"]) == (stats["spent_tokens"], stats["spent_by_kind"])
+    assert (stats2.spent_tokens, stats2.spent_by_kind) == (stats.spent_tokens, stats.spent_by_kind)
 
     rerun = CountingLLM(llm)  # a complete cache: nothing is paid again
     assert refine_partition(docs, rerun, embedder, L3_CONFIG, cache=LLMCache(tmp_path / "b.jsonl"))[:2] == \
@@ -238,7 +238,7 @@ def test_l4_interrupted_run_resumes_without_repeating_paid_calls_and_matches_an_
     docs = l3_docs(shared_data)
     fresh = CountingLLM(llm)
     kept, rejected, stats = build_l4_partition(docs, fresh, embedder, L4_CONFIG, cache=LLMCache(tmp_path / "a.jsonl"))
-    assert len(fresh.calls) > KILL_AFTER_CALLS and stats["llm_calls"] == 3
+    assert len(fresh.calls) > KILL_AFTER_CALLS and stats.llm_calls == 3
 
     stopped = CountingLLM(llm, stop_after=KILL_AFTER_CALLS)
     with pytest.raises(StopRun):
@@ -250,6 +250,6 @@ def test_l4_interrupted_run_resumes_without_repeating_paid_calls_and_matches_an_
                                                   cache=LLMCache(tmp_path / "b.jsonl"))
     assert not stopped.requests() & resumed.requests()
     assert stopped.requests() + resumed.requests() == fresh.requests()
-    assert stats2["llm_cache"]["hits"] == sum(stopped.requests().values())
+    assert stats2.llm_cache["hits"] == sum(stopped.requests().values())
     assert (kept2, rejected2) == (kept, rejected)
-    assert stats2["spent_by_kind"] == stats["spent_by_kind"]
+    assert stats2.spent_by_kind == stats.spent_by_kind

@@ -29,14 +29,14 @@ def check_non_negative(owner: object, *fields: str, optional: bool = False) -> N
     _check(owner, fields, lambda v: v < 0, ">= 0", optional)
 
 
-def check_at_least_one(owner: object, *fields: str, integer: bool = False) -> None:
+def check_at_least_one(owner: object, *fields: str, integer: bool = False, optional: bool = False) -> None:
     """Sizes that must not be zero (batch sizes, n-gram lengths); ``integer`` also rejects floats and bools,
     for values used as array shapes or ranges."""
     if integer:
         _check(owner, fields, lambda v: not isinstance(v, int) or isinstance(v, bool) or v < 1,
-               "an integer >= 1")
+               "an integer >= 1", optional)
     else:
-        _check(owner, fields, lambda v: v < 1, ">= 1")
+        _check(owner, fields, lambda v: v < 1, ">= 1", optional)
 
 
 def check_fraction(owner: object, *fields: str, optional: bool = False) -> None:

@@ -1,25 +1,16 @@
 """L0 raw: every record of a batch's files for one domain, as extracted, with provenance."""
 
 
-from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
-    AssetExecutionContext,
-    Config,
-    MaterializeResult,
-    MetadataValue,
-    asset,
-)
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue
 
-from tier_assets.curation.catalog import build_catalog
 from tier_assets.curation.l0 import IngestStats, accounting_problems, ingest_partition
 from tier_assets.curation.readers import ReaderConfig
 from tier_assets.curation.sources import read_manifest
 from tier_assets.curation.stats import markdown_table
 from tier_assets.curation.storage import PartitionRef
-from tier_assets.defs.registry import split_key, tier_partitions
+from tier_assets.defs.registry import split_key
 from tier_assets.defs.resources import TierStoreResource
+from tier_assets.defs.tier_asset import partition_result, tier_asset
 
 ACCOUNTING_CHECK = "records_accounted"
 
@@ -29,15 +20,8 @@ class L0Config(Config):
     max_code_file_bytes: int = 1_000_000
 
 
-@asset(
-    key="l0_raw",
-    group_name="tiers",
-    partitions_def=tier_partitions,
-    check_specs=[AssetCheckSpec(ACCOUNTING_CHECK, asset="l0_raw", blocking=True,
-                                description="records read = kept + quarantined, no record written twice")],
-    kinds={"parquet", "python"},
-    description="L0 raw: every record of the batch's files, as extracted, with provenance; bad records quarantined.",
-)
+@tier_asset("L0", ACCOUNTING_CHECK, "records read = kept + quarantined, no record written twice",
+            "L0 raw: every record of the batch's files, as extracted, with provenance; bad records quarantined.")
 def l0_raw(context: AssetExecutionContext, config: L0Config, tier_store: TierStoreResource) -> MaterializeResult:
     domain, batch = split_key(context.partition_key)
     store = tier_store.store()
@@ -53,11 +37,10 @@ def l0_raw(context: AssetExecutionContext, config: L0Config, tier_store: TierSto
 
     context.log.info(f"L0 {domain}/{batch}: {len(entries)} source entries")
     stats = ingest_partition(store, ref, entries, reader_config, progress)
-    build_catalog(store)
-    problems = accounting_problems(store, ref, expected_read=stats.read)
     summary = {k: v for k, v in stats.as_dict().items() if k != "per_source"}
     context.log.info(f"L0 {domain}/{batch}: done from {len(stats.per_source)} source files, {summary}")
-    return MaterializeResult(
+    return partition_result(
+        store, "L0", domain, batch,
         metadata={
             "records_read": stats.read,
             "records_kept": stats.kept,
@@ -65,16 +48,10 @@ def l0_raw(context: AssetExecutionContext, config: L0Config, tier_store: TierSto
             "bytes_kept": stats.bytes_kept,
             "docs_per_second": round(stats.read / max(stats.seconds, 1e-9), 1),
             "quarantine_reasons": MetadataValue.json(dict(stats.reasons)),
-            "per_source": MetadataValue.md(markdown_table([{"source file": k, **v} for k, v in sorted(stats.per_source.items())])),
-            "path": MetadataValue.path(str(store.partition_path(ref))),
+            "per_source": MetadataValue.md(markdown_table([{"source file": k, **v}
+                                                           for k, v in sorted(stats.per_source.items())])),
         },
-        check_results=[
-            AssetCheckResult(
-                check_name=ACCOUNTING_CHECK,
-                passed=not problems,
-                severity=AssetCheckSeverity.ERROR,
-                metadata={"read": stats.read, "kept": stats.kept, "quarantined": stats.quarantined,
-                          "problems": MetadataValue.json(problems)},
-            )
-        ],
+        check=ACCOUNTING_CHECK,
+        run_check=lambda: (accounting_problems(store, ref, expected_read=stats.read),
+                           {"read": stats.read, "kept": stats.kept, "quarantined": stats.quarantined}),
     )

@@ -15,15 +15,14 @@ from dagster import (
 )
 
 from tier_assets.curation.accounting import one_to_one_problems
-from tier_assets.curation.catalog import build_catalog
-from tier_assets.curation.l2.select import process_l2_partition
 from tier_assets.curation.l2.settings import load_l2_settings
+from tier_assets.curation.l2.tier import run_l2_partition
 from tier_assets.curation.l2.train import load_current, train_classifier
 from tier_assets.curation.stats import markdown_table
-from tier_assets.curation.storage import PartitionRef
 from tier_assets.defs.config import RecipeOverrides
-from tier_assets.defs.registry import domain_partitions, split_key, tier_partitions
+from tier_assets.defs.registry import domain_partitions, split_key
 from tier_assets.defs.resources import LLMResource, TierStoreResource
+from tier_assets.defs.tier_asset import partition_result, stages_table, tier_asset
 
 ACCOUNTING_CHECK = "records_accounted"
 AGREEMENT_CHECK = "agrees_with_annotator"
@@ -79,27 +78,19 @@ def l2_classifier(context: AssetExecutionContext, config: RecipeOverrides, tier_
     )
 
 
-@asset(
-    key="l2_selected",
-    group_name="tiers",
-    partitions_def=tier_partitions,
-    deps=["l1_filtered", AssetDep("l2_classifier", partition_mapping=BY_DOMAIN)],
-    check_specs=[AssetCheckSpec(ACCOUNTING_CHECK, asset="l2_selected", blocking=True,
-                                description="L2 kept + rejected = L1 input, every L1 record exactly once")],
-    kinds={"parquet", "python"},
-    description="L2 selected: every L1 document scored by the domain's current classifier; the best by threshold or "
-                "top fraction are kept, the rest go to L2's rejected set with their score.",
-)
+@tier_asset("L2", ACCOUNTING_CHECK, "L2 kept + rejected = L1 input, every L1 record exactly once",
+            "L2 selected: every L1 document scored by the domain's current classifier; the best by threshold or "
+            "top fraction are kept, the rest go to L2's rejected set with their score.",
+            deps=["l1_filtered", AssetDep("l2_classifier", partition_mapping=BY_DOMAIN)])
 def l2_selected(context: AssetExecutionContext, config: RecipeOverrides, tier_store: TierStoreResource) -> MaterializeResult:
     domain, batch = split_key(context.partition_key)
-    recipe = load_l2_settings(domain, config.parsed())  # invalid values fail here, before any work
+    settings = load_l2_settings(domain, config.parsed())  # invalid values fail here, before any work
     store = tier_store.store()
     classifier = load_current(store.root, domain)
-    stats = process_l2_partition(store, recipe, batch, classifier, progress=context.log.info)
-    build_catalog(store)
-    problems = one_to_one_problems(store, "L1", "L2", domain, batch)
-    rule = f"score >= {recipe.threshold}" if recipe.threshold is not None else f"top {recipe.top_fraction:.0%}"
-    return MaterializeResult(
+    stats = run_l2_partition(store, settings, batch, classifier, progress=context.log.info)
+    rule = f"score >= {settings.threshold}" if settings.threshold is not None else f"top {settings.top_fraction:.0%}"
+    return partition_result(
+        store, "L2", domain, batch,
         metadata={
             "l1_input": stats.l1_input,
             "records_kept": stats.kept,
@@ -109,13 +100,11 @@ def l2_selected(context: AssetExecutionContext, config: RecipeOverrides, tier_st
             "classifier_version": classifier.version,
             "judge_injections_penalized": stats.injections,
             "docs_per_second": round(stats.l1_input / max(stats.seconds, 1e-9), 1),
+            "stages": stages_table(stats.stages),
             "score_histogram": MetadataValue.md(markdown_table(
                 [{"score": k, "documents": v} for k, v in stats.score_histogram.items()])),
-            "path": MetadataValue.path(str(store.partition_path(PartitionRef("L2", domain, batch)))),
         },
-        check_results=[AssetCheckResult(
-            check_name=ACCOUNTING_CHECK, passed=not problems, severity=AssetCheckSeverity.ERROR,
-            metadata={"l1_input": stats.l1_input, "kept": stats.kept, "rejected": stats.rejected,
-                      "problems": MetadataValue.json(problems)},
-        )],
+        check=ACCOUNTING_CHECK,
+        run_check=lambda: (one_to_one_problems(store, "L1", "L2", domain, batch),
+                           {"l1_input": stats.l1_input, "kept": stats.kept, "rejected": stats.rejected}),
     )

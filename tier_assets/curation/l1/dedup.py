@@ -31,7 +31,7 @@ import re
 import sys
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,15 @@ import pyarrow.compute as pc
 import xxhash
 
 from tier_assets.curation.models.vectors import make_index, range_neighbors
-from tier_assets.curation.pipeline import Doc, Step, StepResult, add_signals, reject
+from tier_assets.curation.pipeline import (
+    Doc,
+    Models,
+    PartitionStep,
+    Resources,
+    StepResult,
+    add_signals,
+    reject,
+)
 from tier_assets.curation.validation import check_at_least_one, check_positive_fraction
 
 SIGNATURE_VERSION = 1  # bump when normalization, shingling or hashing changes
@@ -322,9 +330,7 @@ def compute_signatures(docs: Sequence[Doc], config: DedupConfig, embedder: Any =
     metadata = {MINHASH_META: config.minhash_fingerprint.encode()}
     if config.semantic:
         if embedder is None:
-            from tier_assets.curation.models.embedder import get_embedder
-
-            embedder = get_embedder(config.embedder_model)
+            raise ValueError("semantic dedup needs an embedder: pass one (or set semantic: false)")
         vectors = embedder.encode_windows([d["text"] for d in docs], config.embed_windows)
         flat = vectors.reshape(n, -1) if n else np.zeros((0, 0), np.float32)  # an empty partition has no width
         columns["embedding"] = _list_array(flat.astype(np.float32, copy=False), pa.float32())
@@ -571,19 +577,27 @@ def _window_matrix(table: pa.Table, windows: int) -> np.ndarray:
     return _matrix(column, width, np.float32, "embedding").reshape(len(column), windows, width // windows)
 
 
-@dataclass
-class Dedup(Step):
-    """Pipeline step: signatures of the batch, then ``dedup`` against earlier batches.
+class Dedup(PartitionStep):
+    """Signatures of the whole batch, then ``dedup`` against the domain's earlier batches.
 
-    After ``process``, ``signatures`` holds the batch's table for the caller to cache.
+    A partition step: a document's fate depends on every other document of the
+    batch and on the earlier batches' signatures (``earlier_sigs``). The embedder
+    comes from ``setup`` when semantic dedup is on. After ``run``, ``signatures``
+    holds the batch's table for the caller to cache.
     """
 
-    config: DedupConfig = field(default_factory=DedupConfig)
-    earlier_sigs: Sequence[pa.Table] = ()
-    embedder: Any = None
-    signatures: pa.Table | None = None
-    name: str = "dedup"
+    name = "dedup"
 
-    def process(self, docs: list[Doc]) -> StepResult:
+    def __init__(self, config: DedupConfig, earlier_sigs: Sequence[pa.Table] = ()):
+        self.config = config
+        self.earlier_sigs = earlier_sigs
+        self.resources = Resources(models=("embedder",) if config.semantic else ())
+        self.embedder: Any = None
+        self.signatures: pa.Table | None = None
+
+    def setup(self, models: Models) -> None:
+        self.embedder = models.require("embedder", self.name) if self.config.semantic else None
+
+    def run(self, docs: list[Doc]) -> StepResult:
         self.signatures = compute_signatures(docs, self.config, self.embedder)
         return dedup(docs, self.signatures, self.earlier_sigs, self.config)

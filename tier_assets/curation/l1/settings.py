@@ -20,6 +20,7 @@ from tier_assets.curation.l1.pii import PIIConfig
 from tier_assets.curation.l1.safety import SafetyConfig, lists_version
 from tier_assets.curation.schema import dumps, stable_id
 from tier_assets.curation.settings import build_config, domain_settings
+from tier_assets.curation.validation import check_at_least_one
 
 SECTIONS = {"filters": None, "langid": LangIdConfig, "pii": PIIConfig, "decontam": DecontamConfig,
             "dedup": DedupConfig, "safety": SafetyConfig}
@@ -35,6 +36,10 @@ class L1Settings:
     dedup: DedupConfig
     safety: SafetyConfig
     raw: dict[str, Any]
+    records_per_batch: int | None = None
+
+    def __post_init__(self) -> None:
+        check_at_least_one(self, "records_per_batch", integer=True, optional=True)
 
     @property
     def fingerprint(self) -> str:
@@ -50,9 +55,10 @@ def load_l1_settings(domain: str, overrides: dict[str, Any] | None = None,
                    path: str | Path | None = None) -> L1Settings:
     """Merge defaults, domain settings and ``overrides``; raise ValueError on anything invalid."""
     merged = domain_settings("l1", domain, overrides, path)
+    records_per_batch = merged.pop("records_per_batch", None)  # how the runner cuts work, not what it does
     unknown = sorted(set(merged) - set(SECTIONS))
     if unknown:
-        raise ValueError(f"L1 recipe: unknown section(s) {unknown}; known: {sorted(SECTIONS)}")
+        raise ValueError(f"L1 recipe: unknown section(s) {unknown}; known: {sorted(SECTIONS)} and records_per_batch")
     from tier_assets.curation.l1.filters import default_filters
 
     filters = merged.get("filters") or {}
@@ -66,4 +72,5 @@ def load_l1_settings(domain: str, overrides: dict[str, Any] | None = None,
         dedup=build_config(DedupConfig, "L1 recipe dedup", merged.get("dedup") or {}),
         safety=build_config(SafetyConfig, "L1 recipe safety", merged.get("safety") or {}),
         raw=merged,
+        records_per_batch=records_per_batch,
     )

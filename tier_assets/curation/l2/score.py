@@ -18,7 +18,6 @@ import numpy as np
 
 from tier_assets.curation.l2.distill import QualityClassifier
 from tier_assets.curation.l2.injection import neutralize
-from tier_assets.curation.pipeline import Doc, StepResult, add_signals, reject
 
 STAGE = "l2_select"
 
@@ -55,29 +54,3 @@ def selection_mask(scores: np.ndarray, doc_ids: Sequence[str], threshold: float 
     mask = np.zeros(len(scores), dtype=bool)
     mask[order[:k]] = True
     return mask, float(scores[order[k - 1]]) if k else math.inf
-
-
-def score_and_select(docs: list[Doc], classifier: QualityClassifier, threshold: float | None = None,
-                     top_fraction: float | None = None, injection_penalty: float = 1.0,
-                     progress: Callable[[str], None] | None = None) -> StepResult:
-    """Scores ``docs`` in place (``score``, ``signals.l2``, ``models.l2``) and splits them kept / rejected."""
-    scores, injections = score_texts([d["text"] for d in docs], classifier, injection_penalty, progress=progress)
-    mask, cut = selection_mask(scores, [str(d["doc_id"]) for d in docs], threshold, top_fraction)
-    rule = f"score >= {cut:.4f}" if threshold is not None else f"top {top_fraction:.2%} (cut {cut:.4f})"
-    model_info = {"classifier_version": classifier.version, "annotator": classifier.card["annotator"],
-                  "prompt_version": classifier.card["prompt_version"]}
-    kept, rejected = [], []
-    for doc, score, n_inj, selected in zip(docs, scores, injections, mask, strict=True):
-        doc["score"] = float(score)
-        add_signals(doc, "l2", {"score": float(score), "injections": n_inj, "selected": bool(selected)})
-        models = doc.get("models")
-        if not isinstance(models, dict):
-            models = {}
-            doc["models"] = models
-        models["l2"] = model_info
-        if selected:
-            kept.append(doc)
-        else:
-            reason = "below_threshold" if threshold is not None else "outside_top_fraction"
-            rejected.append(reject(doc, STAGE, reason, f"score={score:.4f}; kept if {rule}"))
-    return StepResult(kept, rejected)

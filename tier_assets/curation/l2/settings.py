@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tier_assets.curation.settings import build_config, domain_settings
+from tier_assets.curation.validation import check_at_least_one
 
 PACKAGE_DIR = Path(__file__).resolve().parents[2]
 
@@ -30,8 +31,10 @@ class L2Settings:
     threshold: float | None = None
     top_fraction: float | None = 0.5
     injection_penalty: float = 1.0
+    records_per_batch: int | None = None
 
     def __post_init__(self) -> None:
+        check_at_least_one(self, "records_per_batch", integer=True, optional=True)
         if self.seeds < 0:
             raise ValueError(f"L2 recipe: seeds must be >= 0, got {self.seeds}")
         if self.max_references is not None and self.max_references < 0:

@@ -44,7 +44,17 @@ from tier_assets.curation.l3.verify import (
 from tier_assets.curation.llm_cache import LLMCache, Request
 from tier_assets.curation.models.embedder import Embedder
 from tier_assets.curation.models.llm import LLM, Generation, refusal_reason
-from tier_assets.curation.pipeline import Doc, reject
+from tier_assets.curation.pipeline import (
+    Doc,
+    Models,
+    PartitionStep,
+    Pipeline,
+    RecordStage,
+    Resources,
+    StageStats,
+    StepResult,
+    reject,
+)
 from tier_assets.curation.schema import derive_doc_id, loads, stable_id
 
 STAGE = "l3"
@@ -184,17 +194,115 @@ def _base_record(job: _Job, text: str, llm: LLM, embedder: Embedder) -> Doc:
     return rec
 
 
-class _Run:
-    """State of one partition's refinement (budget, records, counters)."""
+class RankForRefinement(PartitionStep):
+    """Best first (L2 score, then doc id), and only the documents worth a paid call.
 
-    def __init__(self, llm: LLM, embedder: Embedder, config: L3Settings, cache: LLMCache | None = None):
-        self.llm, self.embedder, self.config, self.cache = llm, embedder, config, cache
+    A partition step: ``max_docs`` and the order the budget is spent in are
+    properties of the whole partition. Documents left out are not rejected (they
+    stay in L2); ``not_refined`` counts them by reason.
+    """
+
+    name = "l3_rank"
+
+    def __init__(self, config: L3Settings):
+        self.config = config
+        self.not_refined = Counter[str]()
+
+    def run(self, docs: list[Doc]) -> StepResult:
+        config, taken, chosen = self.config, 0, []
+        for doc in rank_by_score(docs):
+            score = doc.get("score")
+            if config.min_score is not None and (score is None or score < config.min_score):
+                self.not_refined["below_min_score"] += 1
+                continue
+            if config.max_docs is not None and taken >= config.max_docs:
+                self.not_refined["max_docs"] += 1
+                continue
+            if len(_excerpt(doc, config)[1].strip()) < config.min_source_chars:
+                self.not_refined["too_short"] += 1
+                continue
+            taken += 1
+            chosen.append(doc)
+        return StepResult(chosen, [])
+
+
+def _excerpt(doc: Doc, config: L3Settings) -> tuple[tuple[int, int], str, str]:
+    """(span, excerpt, code language) of the part of ``doc`` the model sees."""
+    text = doc.get("text") or ""
+    language = code_language(doc.get("meta"))
+    span = source_span(text, doc["domain"], language, config.max_source_chars)
+    return span, text[span[0]:span[1]], language
+
+
+class Refine(RecordStage):
+    """Each document's outputs (one per format), generated and verified, paid from the partition's budget.
+
+    The token budget belongs to the stage and carries across batches, so the
+    documents are refined in the order they arrive (``RankForRefinement``'s) until
+    it runs out; the documents after that count as ``not_refined["budget"]``. Given
+    the same LLM answers (the cache) and a budget that does not bind, the result does
+    not depend on where batches are cut. Generation happens ``config.batch_size``
+    prompts at a time.
+    """
+
+    name = "l3_refine"
+    resources = Resources(cpus=1.0, gpus=0.0, memory_gb=4.0, models=("llm", "embedder"))
+
+    def __init__(self, config: L3Settings, cache: LLMCache | None = None,
+                 progress: Callable[[str], None] | None = None):
+        self.config, self.cache, self.progress = config, cache, progress
         self.budget = TokenBudget(config.budget_tokens)
         self.kept: list[Doc] = []
         self.rejected: list[Doc] = []
         self.priors: dict[str, float] = {}
         self.per_format: dict[str, Counter[str]] = {}
         self.seconds = Counter[str]()
+        self.not_refined = Counter[str]()
+        self.attempted_docs: set[str] = set()
+        self.exhausted = False
+        self.jobs_done = 0
+        self.started = time.perf_counter()
+
+    def setup(self, models: Models) -> None:
+        self.llm: LLM = models.require("llm", self.name)
+        self.embedder: Embedder = models.require("embedder", self.name)
+
+    def process(self, docs: list[Doc]) -> StepResult:
+        n_kept, n_rejected = len(self.kept), len(self.rejected)
+        jobs: list[_Job] = []
+        for doc in docs:
+            span, excerpt, language = _excerpt(doc, self.config)
+            for fmt in self.config.formats_for(doc["domain"]):
+                variant = variant_for(str(doc["doc_id"]), fmt)
+                prompt = build_prompt(fmt, variant, doc["domain"], excerpt, language)
+                jobs.append(_Job(doc, fmt, variant, span, excerpt, language, prompt))
+        i = 0
+        while i < len(jobs) and not self.exhausted:
+            batch: list[_Job] = []
+            while i < len(jobs) and len(batch) < self.config.batch_size:
+                if not self.plan(jobs[i]):
+                    self.exhausted = True
+                    break
+                batch.append(jobs[i])
+                i += 1
+            if batch:
+                self.run_batch(batch)
+                self.attempted_docs.update(str(j.doc["doc_id"]) for j in batch)
+                self.jobs_done += len(batch)
+                self._report(len(jobs) - i)
+        if self.exhausted:
+            self.not_refined["budget"] += len({str(j.doc["doc_id"]) for j in jobs[i:]} - self.attempted_docs)
+        return StepResult(self.kept[n_kept:], self.rejected[n_rejected:])
+
+    def _report(self, left: int) -> None:
+        if not self.progress:
+            return
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        done = self.jobs_done
+        self.progress(f"L3: {done} outputs, {len(self.kept)} kept, {self.budget.spent}/{self.budget.limit} tokens, "
+                      f"{60 * done / elapsed:.1f} outputs/min, ETA {left * elapsed / done:.0f}s for this batch "
+                      "(or sooner if the budget runs out)"
+                      + (f"; LLM requests: {self.cache.summary()}" if self.cache else ""))
 
     def count(self, fmt: str, outcome: str) -> None:
         self.per_format.setdefault(fmt, Counter())[outcome] += 1
@@ -302,80 +410,63 @@ class _Run:
             self.count(job.fmt, "kept")
 
 
+@dataclass
+class L3Stats:
+    """One L3 run: documents in / refined / not refined (by reason), outputs, the budget, timings."""
+
+    docs_in: int
+    docs_refined: int
+    docs_not_refined: dict[str, int]
+    outputs: int
+    kept: int
+    rejected: int
+    reasons: dict[str, int]
+    per_format: dict[str, dict[str, int]]
+    budget_tokens: int
+    spent_tokens: int
+    spent_by_kind: dict[str, int]
+    budget_exhausted: bool
+    tokens_out: int
+    seconds: dict[str, float]
+    llm: dict[str, Any]
+    embedder: str
+    prompt_version: str
+    llm_cache: dict[str, Any] | None
+    stages: dict[str, StageStats]
+
+
+def l3_stages(config: L3Settings, cache: LLMCache | None = None,
+              progress: Callable[[str], None] | None = None) -> list[RecordStage | PartitionStep]:
+    """L3 as a list of stages: rank the partition, then refine document by document under the budget."""
+    return [RankForRefinement(config), Refine(config, cache, progress)]
+
+
 def refine_partition(l2_docs: Sequence[Doc], llm: LLM, embedder: Embedder, config: L3Settings | None = None,
                      progress: Callable[[str], None] | None = None,
-                     cache: LLMCache | None = None) -> tuple[list[Doc], list[Doc], dict[str, Any]]:
+                     cache: LLMCache | None = None) -> tuple[list[Doc], list[Doc], L3Stats]:
     """Refine one L2 partition into L3: (kept records, rejected records, stats).
 
-    Stats report the budget (``budget_tokens``, ``spent_tokens``, ``spent_by_kind``,
-    ``budget_exhausted``), outputs attempted / kept / rejected with reasons, per
-    format counts, documents refined and not refined (by reason), timings and,
-    with a ``cache``, how many LLM requests it served (``llm_cache``). A cached
-    answer is charged to the budget like the paid call, so the output is the same.
+    With a ``cache``, answers already paid for are read back (and charged to the
+    budget like the paid call, so the output is the same).
     """
     config = config or L3Settings()
-    run = _Run(llm, embedder, config, cache)
     started = time.perf_counter()
-    not_refined = Counter[str]()
-    jobs: list[_Job] = []
-    ranked = rank_by_score(l2_docs)
-    taken = 0
-    for doc in ranked:
-        score = doc.get("score")
-        if config.min_score is not None and (score is None or score < config.min_score):
-            not_refined["below_min_score"] += 1
-            continue
-        if config.max_docs is not None and taken >= config.max_docs:
-            not_refined["max_docs"] += 1
-            continue
-        text = doc.get("text") or ""
-        language = code_language(doc.get("meta"))
-        span = source_span(text, doc["domain"], language, config.max_source_chars)
-        excerpt = text[span[0]:span[1]]
-        if len(excerpt.strip()) < config.min_source_chars:
-            not_refined["too_short"] += 1
-            continue
-        taken += 1
-        for fmt in config.formats_for(doc["domain"]):
-            variant = variant_for(str(doc["doc_id"]), fmt)
-            prompt = build_prompt(fmt, variant, doc["domain"], excerpt, language)
-            jobs.append(_Job(doc, fmt, variant, span, excerpt, language, prompt))
-
-    exhausted = False
-    attempted_docs: set[str] = set()
-    i = 0
-    while i < len(jobs):
-        batch: list[_Job] = []
-        while i < len(jobs) and len(batch) < config.batch_size:
-            if not run.plan(jobs[i]):
-                exhausted = True
-                break
-            batch.append(jobs[i])
-            i += 1
-        if batch:
-            run.run_batch(batch)
-            attempted_docs.update(str(j.doc["doc_id"]) for j in batch)
-            if progress:
-                elapsed = max(time.perf_counter() - started, 1e-9)
-                progress(f"L3: {i}/{len(jobs)} outputs, {len(run.kept)} kept, "
-                         f"{run.budget.spent}/{run.budget.limit} tokens, {60 * i / elapsed:.1f} outputs/min, "
-                         f"ETA {(len(jobs) - i) * elapsed / i:.0f}s (or sooner if the budget runs out)"
-                         + (f"; LLM requests: {cache.summary()}" if cache else ""))
-        if exhausted:
-            break
-    if exhausted:
-        not_refined["budget"] += len({str(j.doc["doc_id"]) for j in jobs[i:]} - attempted_docs)
-
-    reasons = Counter(r["reason"] for r in run.rejected)
-    stats: dict[str, Any] = {
-        "docs_in": len(l2_docs), "docs_refined": len(attempted_docs), "docs_not_refined": dict(not_refined),
-        "outputs": len(run.kept) + len(run.rejected), "kept": len(run.kept), "rejected": len(run.rejected),
-        "reasons": dict(reasons), "per_format": {f: dict(c) for f, c in sorted(run.per_format.items())},
-        **run.budget.report(), "budget_exhausted": exhausted,
-        "tokens_out": sum(r["signals"][STAGE]["tokens_out"] for r in run.kept + run.rejected),
-        "seconds": {"total": round(time.perf_counter() - started, 3),
-                    **{k: round(v, 3) for k, v in run.seconds.items()}},
-        "llm": llm.info, "embedder": embedder.version, "prompt_version": PROMPT_VERSION,
-        "llm_cache": cache.report() if cache else None,
-    }
-    return run.kept, run.rejected, stats
+    rank, refine = stages = l3_stages(config, cache, progress)
+    assert isinstance(rank, RankForRefinement) and isinstance(refine, Refine)
+    pipeline = Pipeline(stages, config.records_per_batch)
+    result = pipeline.run(l2_docs, progress, Models(llm=llm, embedder=embedder))
+    records = result.kept + result.rejected
+    stats = L3Stats(
+        docs_in=len(l2_docs), docs_refined=len(refine.attempted_docs),
+        docs_not_refined=dict(rank.not_refined + refine.not_refined),
+        outputs=len(records), kept=len(result.kept), rejected=len(result.rejected),
+        reasons=dict(Counter(r["reason"] for r in result.rejected)),
+        per_format={f: dict(c) for f, c in sorted(refine.per_format.items())},
+        **refine.budget.report(), budget_exhausted=refine.exhausted,  # type: ignore[arg-type]
+        tokens_out=sum(r["signals"][STAGE]["tokens_out"] for r in records),
+        seconds={"total": round(time.perf_counter() - started, 3),
+                 **{k: round(v, 3) for k, v in refine.seconds.items()}},
+        llm=llm.info, embedder=embedder.version, prompt_version=PROMPT_VERSION,
+        llm_cache=cache.report() if cache else None, stages=pipeline.stats,
+    )
+    return result.kept, result.rejected, stats

@@ -49,12 +49,14 @@ class L3Settings:
     judge: bool = True
     judge_calibrated: bool = True
     min_faithfulness: float = 0.5
+    records_per_batch: int | None = None
 
     def __post_init__(self) -> None:
         check_non_negative(self, "budget_tokens", "min_source_chars", "temperature")
         check_ngram_guard(self, "no_repeat_ngram")
         check_non_negative(self, "max_docs", optional=True)
         check_at_least_one(self, "min_new_tokens", "batch_size")
+        check_at_least_one(self, "records_per_batch", integer=True, optional=True)
         check_order(self, "min_new_tokens", "max_new_tokens")
         check_order(self, "min_source_chars", "max_source_chars")
         check_positive_fraction(self, "copy_threshold")

@@ -7,9 +7,8 @@ killed part way (or repeated) pays only for the requests it has not made before.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from tier_assets.curation.l3.refine import refine_partition
+from tier_assets.curation.l3.refine import L3Stats, refine_partition
 from tier_assets.curation.l3.settings import L3Settings
 from tier_assets.curation.llm_cache import LLMCache, cache_path
 from tier_assets.curation.models.embedder import Embedder
@@ -19,7 +18,7 @@ from tier_assets.curation.storage import PartitionRef, TierStore
 
 def refine_stored_partition(store: TierStore, domain: str, batch: str, llm: LLM, embedder: Embedder,
                             config: L3Settings, progress: Callable[[str], None] | None = None,
-                            cache: LLMCache | None = None) -> dict[str, Any]:
+                            cache: LLMCache | None = None) -> L3Stats:
     """Refine the L2 partition (domain, batch) into L3; an empty L2 partition gives an empty, valid L3 one.
 
     ``cache`` defaults to the partition's LLM cache under the data root.

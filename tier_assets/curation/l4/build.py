@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tier_assets.curation import llm_cache
@@ -33,13 +34,23 @@ from tier_assets.curation.l4.extract import (
     parse_extraction,
     rule_items,
 )
-from tier_assets.curation.l4.organize import STAGE, organize
+from tier_assets.curation.l4.organize import STAGE, item_record, organize
 from tier_assets.curation.l4.settings import L4Settings
 from tier_assets.curation.l4.verify import verify_items
 from tier_assets.curation.llm_cache import LLMCache, Request
 from tier_assets.curation.models.embedder import Embedder
 from tier_assets.curation.models.llm import LLM, refusal_reason
-from tier_assets.curation.pipeline import Doc, reject
+from tier_assets.curation.pipeline import (
+    Doc,
+    Models,
+    PartitionStep,
+    Pipeline,
+    RecordStage,
+    Resources,
+    StageStats,
+    StepResult,
+    reject,
+)
 from tier_assets.curation.schema import derive_doc_id, stable_id
 
 
@@ -60,55 +71,75 @@ def _rejected(parent: Doc | Item, kind: str, text: str, method: str, stage: str,
     return reject(rec, stage, reason, detail)
 
 
-def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Embedder,
-                       config: L4Settings | None = None,
-                       progress: Callable[[str], None] | None = None,
-                       cache: LLMCache | None = None) -> tuple[list[Doc], list[Doc], dict[str, Any]]:
-    """L4 records of one partition from its L2 and L3 documents: (kept, rejected, stats).
+class ExtractItems(RecordStage):
+    """Items from each source document: rules always, the LLM for the best ``max_llm_docs`` while the budget lasts.
 
-    ``llm`` may be None (rule extraction only). With a ``cache``, extractions and
-    judgements already paid for are read back (and charged to the budget alike). Stats: documents, items extracted
-    per method, verified, rejected by reason, items per document, the budget
-    (``budget_tokens``, ``spent_tokens``, ``spent_by_kind``, ``budget_exhausted``),
-    the merge (``merged``, support histogram, topics) and timings.
+    Source documents arrive best first (``RankSources``); every item passes the
+    knowledge checks (free) and is then verified (span, key terms, and for LLM
+    items the entailment judge, paid from the same budget). Kept: verified item
+    records; rejected: every item or extraction output that failed, with its reason.
+    The budget carries across batches, as in L3's ``Refine``.
     """
-    config = config or L4Settings()
-    started = time.perf_counter()
-    use_llm = config.llm_extraction and llm is not None
-    models = {"l4": {"llm": llm.model_id, "backend": llm.backend} if use_llm else {"llm": None, "backend": None}}
-    sources = {str(d["doc_id"]): d.get("text") or "" for d in source_docs}
-    budget = TokenBudget(config.budget_tokens)
-    verified: list[Item] = []
-    rejected: list[Doc] = []
-    extracted = Counter[str]()
 
-    def fail(item: Item, reason: str, detail: str, stage: str = "l4_verify") -> None:
-        rejected.append(_rejected(item, item.kind, item.text, item.method, stage, reason, detail, models,
+    name = "l4_extract"
+    resources = Resources(cpus=1.0, memory_gb=4.0, models=("llm",))
+
+    def __init__(self, config: L4Settings, cache: LLMCache | None = None,
+                 progress: Callable[[str], None] | None = None):
+        self.config, self.cache, self.progress = config, cache, progress
+        self.budget = TokenBudget(config.budget_tokens)
+        self.extracted = Counter[str]()
+        self.priors: dict[str, float] = {}
+        self.calls = 0
+        self.llm_docs_seen = 0
+        self.exhausted = False
+        self.verified_methods = Counter[str]()
+        self.started = time.perf_counter()
+
+    def setup(self, models: Models) -> None:
+        self.llm: LLM | None = models.llm if self.config.llm_extraction else None
+        self.models: dict[str, Any] = {"l4": {"llm": self.llm.model_id, "backend": self.llm.backend}
+                                       if self.llm else {"llm": None, "backend": None}}
+
+    def process(self, docs: list[Doc]) -> StepResult:
+        sources = {str(d["doc_id"]): d.get("text") or "" for d in docs}
+        verified: list[Item] = []
+        rejected: list[Doc] = []
+        if self.config.rule_extraction:
+            items = [it for d in docs for it in rule_items(d, self.config)]
+            self.extracted["rule"] += len(items)
+            verified += self._verify(items, sources, rejected, None)
+        if self.llm is not None:
+            quota = len(docs) if self.config.max_llm_docs is None else self.config.max_llm_docs - self.llm_docs_seen
+            pending = docs[:max(quota, 0)]
+            self.llm_docs_seen += len(pending)
+            verified += self._extract_with_llm(pending, sources, rejected)
+        self.verified_methods.update(i.method for i in verified)
+        return StepResult([item_record(i, self.models) for i in verified], rejected)
+
+    def _fail(self, rejected: list[Doc], item: Item, reason: str, detail: str, stage: str = "l4_verify") -> None:
+        rejected.append(_rejected(item, item.kind, item.text, item.method, stage, reason, detail, self.models,
                                   item.pointer(), item.verification, item.subject))
 
-    def knowledge(items: list[Item]) -> list[Item]:
-        """The items that pass the knowledge checks (free, so run before the paid judge); the rest rejected."""
-        ok, bad = screen_items(items, config.max_item_chars)
+    def _verify(self, items: list[Item], sources: dict[str, str], rejected: list[Doc],
+                llm: LLM | None) -> list[Item]:
+        """Knowledge checks (free, so before the paid judge), then verification; failures rejected."""
+        ok, bad = screen_items(items, self.config.max_item_chars)
         for item, failure in bad:
-            fail(item, failure.reason, failure.detail, CHECK_STAGE)
-        return ok
+            self._fail(rejected, item, failure.reason, failure.detail, CHECK_STAGE)
+        good, failed = verify_items(ok, sources, llm, self.config, self.budget if llm else None, self.priors,
+                                    self.cache if llm else None)
+        for item, reason, detail in failed:
+            self._fail(rejected, item, reason, detail)
+        return good
 
-    if config.rule_extraction:
-        items = [it for d in source_docs for it in rule_items(d, config)]
-        extracted["rule"] += len(items)
-        ok, bad = verify_items(knowledge(items), sources, None, config)
-        verified += ok
-        for item, reason, detail in bad:
-            fail(item, reason, detail)
-
-    exhausted = False
-    calls = 0
-    if use_llm:
-        priors: dict[str, float] = {}
-        pending = rank_by_score(source_docs)[: config.max_llm_docs]
-        planned, llm_start = len(pending), time.perf_counter()
+    def _extract_with_llm(self, pending: list[Doc], sources: dict[str, str], rejected: list[Doc]) -> list[Item]:
+        config, llm, budget = self.config, self.llm, self.budget
+        assert llm is not None
+        verified: list[Item] = []
+        planned = len(pending)
         judge_hold = config.judge_reserve_tokens if config.judge else 0
-        while pending and not exhausted:
+        while pending and not self.exhausted:
             batch: list[tuple[Doc, tuple[int, int], list[dict[str, str]], int, int]] = []
             while pending and len(batch) < config.batch_size:
                 doc = pending[0]
@@ -122,17 +153,17 @@ def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Em
                 n_in = prompt_tokens(llm, prompt)
                 max_new = min(config.max_new_tokens, budget.available - n_in - judge_hold)
                 if max_new < config.min_new_tokens or not budget.reserve(n_in + max_new + judge_hold):
-                    exhausted = True
+                    self.exhausted = True
                     break
                 pending.pop(0)
                 batch.append((doc, span, prompt, n_in + max_new, max_new))
             if not batch:
                 break
             requests = [Request(str(b[0]["doc_id"]), "l4:extract", b[2]) for b in batch]
-            gens = llm_cache.generate(llm, cache, requests, EXTRACT_PROMPT_VERSION,
+            gens = llm_cache.generate(llm, self.cache, requests, EXTRACT_PROMPT_VERSION,
                                       max_new_tokens=min(b[4] for b in batch), temperature=config.temperature,
                                       no_repeat_ngram=config.no_repeat_ngram)
-            calls += len(batch)
+            self.calls += len(batch)
             claimed: list[Item] = []
             for (doc, span, _, hold, _), gen in zip(batch, gens, strict=True):
                 budget.settle(hold, gen.tokens_in + gen.tokens_out, "extract")
@@ -140,36 +171,115 @@ def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Em
                 claims, reason = parse_extraction(gen.text, gen.finish_reason)
                 reason = refusal_reason(gen) or reason  # the prompt guard refused the source text
                 if reason:
-                    extracted["llm_failed_outputs"] += 1
+                    self.extracted["llm_failed_outputs"] += 1
                     rejected.append(_rejected(doc, "extraction", gen.text, "llm", "l4_extract", reason,
                                               f"finish_reason={gen.finish_reason}, tokens_out={gen.tokens_out}",
-                                              models))
+                                              self.models))
                     continue
-                extracted["llm"] += len(claims)
+                self.extracted["llm"] += len(claims)
                 items, failures = anchor_claims(doc, span, claims, config)
                 claimed += items
                 for kind, text, why, detail in failures:
-                    rejected.append(_rejected(doc, kind, text, "llm", "l4_extract", why, detail, models))
-            ok, bad = verify_items(knowledge(claimed), sources, llm, config, budget, priors, cache)
-            verified += ok
-            for item, reason, detail in bad:
-                fail(item, reason, detail)
-            if progress:
-                elapsed = max(time.perf_counter() - llm_start, 1e-9)
+                    rejected.append(_rejected(doc, kind, text, "llm", "l4_extract", why, detail, self.models))
+            verified += self._verify(claimed, sources, rejected, llm)
+            if self.progress:
+                elapsed = max(time.perf_counter() - self.started, 1e-9)
                 done = planned - len(pending)
-                progress(f"L4: {done}/{planned} documents through the LLM ({calls} calls), {len(verified)} verified "
-                         f"items, {budget.spent}/{budget.limit} tokens, ETA {len(pending) * elapsed / done:.0f}s "
-                         "(or sooner if the budget runs out)" + (f"; LLM requests: {cache.summary()}" if cache else ""))
+                self.progress(f"L4: {done}/{planned} documents of this batch through the LLM ({self.calls} calls), "
+                              f"{budget.spent}/{budget.limit} tokens, ETA {len(pending) * elapsed / max(done, 1):.0f}s "
+                              "(or sooner if the budget runs out)"
+                              + (f"; LLM requests: {self.cache.summary()}" if self.cache else ""))
+        return verified
 
-    kept, organized = organize(verified, embedder, config, models)
+
+class RankSources(PartitionStep):
+    """Source documents best first (score, then doc id): the order the LLM budget is spent in."""
+
+    name = "l4_rank"
+
+    def run(self, docs: list[Doc]) -> StepResult:
+        return StepResult(rank_by_score(docs), [])
+
+
+class OrganizeItems(PartitionStep):
+    """Merges duplicate items of the partition and tags topics (needs every item at once)."""
+
+    name = "l4_organize"
+    resources = Resources(cpus=1.0, memory_gb=2.0, models=("embedder",))
+
+    def __init__(self, config: L4Settings):
+        self.config = config
+        self.stats: dict[str, Any] = {}
+
+    def setup(self, models: Models) -> None:
+        self.embedder: Embedder = models.require("embedder", self.name)
+
+    def run(self, docs: list[Doc]) -> StepResult:
+        kept, self.stats = organize(docs, self.embedder, self.config)
+        return StepResult(kept, [])
+
+
+def l4_stages(config: L4Settings, cache: LLMCache | None = None,
+              progress: Callable[[str], None] | None = None) -> list[RecordStage | PartitionStep]:
+    """L4 as a list of stages: rank the sources, extract and verify per document, organize the partition."""
+    return [RankSources(), ExtractItems(config, cache, progress), OrganizeItems(config)]
+
+
+@dataclass
+class L4Stats:
+    """One L4 partition: sources in, items extracted / verified / kept / rejected, budget, merge, timings."""
+
+    docs_in: int
+    llm_calls: int
+    extracted: dict[str, int]
+    verified: int
+    verified_by_method: dict[str, int]
+    kept: int
+    rejected: int
+    reasons: dict[str, int]
+    items_per_doc: float
+    budget_tokens: int
+    spent_tokens: int
+    spent_by_kind: dict[str, int]
+    budget_exhausted: bool
+    items_in: int
+    records_out: int
+    merged: int
+    support: dict[str, int]
+    topics: dict[str, int]
+    seconds: float
+    prompt_version: str
+    llm_cache: dict[str, Any] | None
+    stages: dict[str, StageStats]
+
+
+def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Embedder,
+                       config: L4Settings | None = None,
+                       progress: Callable[[str], None] | None = None,
+                       cache: LLMCache | None = None) -> tuple[list[Doc], list[Doc], L4Stats]:
+    """L4 records of one partition from its L2 and L3 documents: (kept, rejected, stats).
+
+    ``llm`` may be None (rule extraction only). With a ``cache``, extractions and
+    judgements already paid for are read back (and charged to the budget alike).
+    """
+    config = config or L4Settings()
+    started = time.perf_counter()
+    stages = l4_stages(config, cache, progress)
+    extract, organizer = stages[1], stages[2]
+    assert isinstance(extract, ExtractItems) and isinstance(organizer, OrganizeItems)
+    pipeline = Pipeline(stages, config.records_per_batch)
+    result = pipeline.run(source_docs, progress, Models(llm=llm, embedder=embedder))
     n_docs = len(source_docs)
-    stats: dict[str, Any] = {
-        "docs_in": n_docs, "llm_calls": calls, "extracted": dict(extracted), "verified": len(verified),
-        "verified_by_method": dict(Counter(i.method for i in verified)),
-        "kept": len(kept), "rejected": len(rejected), "reasons": dict(Counter(r["reason"] for r in rejected)),
-        "items_per_doc": round(len(kept) / n_docs, 4) if n_docs else 0.0,
-        **budget.report(), "budget_exhausted": exhausted, **organized,
-        "seconds": round(time.perf_counter() - started, 3), "prompt_version": EXTRACT_PROMPT_VERSION,
-        "llm_cache": cache.report() if cache else None,
-    }
-    return kept, rejected, stats
+    stats = L4Stats(
+        docs_in=n_docs, llm_calls=extract.calls, extracted=dict(extract.extracted),
+        verified=sum(extract.verified_methods.values()), verified_by_method=dict(extract.verified_methods),
+        kept=len(result.kept), rejected=len(result.rejected),
+        reasons=dict(Counter(r["reason"] for r in result.rejected)),
+        items_per_doc=round(len(result.kept) / n_docs, 4) if n_docs else 0.0,
+        **extract.budget.report(), budget_exhausted=extract.exhausted,  # type: ignore[arg-type]
+        items_in=organizer.stats.get("items_in", 0), records_out=organizer.stats.get("records_out", 0),
+        merged=organizer.stats.get("merged", 0), support=organizer.stats.get("support", {}),
+        topics=organizer.stats.get("topics", {}), seconds=round(time.perf_counter() - started, 3),
+        prompt_version=EXTRACT_PROMPT_VERSION, llm_cache=cache.report() if cache else None, stages=pipeline.stats,
+    )
+    return result.kept, result.rejected, stats

@@ -86,6 +86,14 @@ def item_record(item: Item, models: dict[str, Any]) -> Doc:
     }
 
 
+def _with_embedder(record: Doc, embedder: Embedder) -> dict[str, Any]:
+    """The record's ``models`` with the embedder that merged and tagged it under ``l4``."""
+    models = record.get("models")
+    models = dict(models) if isinstance(models, dict) else loads(models) or {}
+    models["l4"] = {**(models.get("l4") or {}), "embedder": embedder.version}
+    return models
+
+
 def _l4(record: Doc) -> dict[str, Any]:
     signals = record.get("signals")
     return (signals if isinstance(signals, dict) else loads(signals)).get(STAGE) or {}
@@ -141,8 +149,7 @@ def organize(inputs: Sequence[Item | Doc], embedder: Embedder, config: L4Setting
              models: dict[str, Any] | None = None) -> tuple[list[Doc], dict[str, Any]]:
     """Merge duplicates and tag topics: (L4 records, stats). ``inputs`` are items or L4 records."""
     config = config or L4Settings()
-    models = {**(models or {}), "l4_embedder": embedder.version}
-    records = [item_record(x, models) if isinstance(x, Item) else x for x in inputs]
+    records = [item_record(x, models or {}) if isinstance(x, Item) else x for x in inputs]
     records.sort(key=_order)
     out: list[Doc] = []
     topics = Counter[str]()
@@ -177,8 +184,7 @@ def organize(inputs: Sequence[Item | Doc], embedder: Embedder, config: L4Setting
                     "topic": topic, "topic_score": round(float(sims[best]), 4),
                     "variants": sorted(texts - {rep["text"]})[:10],
                 }},
-                "models": {**(rep.get("models") if isinstance(rep.get("models"), dict) else loads(rep.get("models"))),
-                           **models},
+                "models": _with_embedder(rep, embedder),
             }
             out.append(merged)
     out.sort(key=_order)

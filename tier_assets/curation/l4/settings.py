@@ -53,6 +53,7 @@ class L4Settings:
     min_entailment: float = 0.5
     merge_threshold: float = 0.9
     topic_min_similarity: float = 0.15
+    records_per_batch: int | None = None
 
     def __post_init__(self) -> None:
         check_non_negative(self, "budget_tokens", "judge_reserve_tokens", "temperature")
@@ -63,6 +64,7 @@ class L4Settings:
         check_order(self, "min_new_tokens", "max_new_tokens")
         check_order(self, "min_sentence_chars", "max_sentence_chars")
         check_at_least_one(self, "max_item_chars")
+        check_at_least_one(self, "records_per_batch", integer=True, optional=True)
         check_fraction(self, "min_term_coverage", "min_entailment")
         check_cosine(self, "merge_threshold", "topic_min_similarity")
 

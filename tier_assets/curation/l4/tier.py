@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tier_assets.curation.catalog import connect
-from tier_assets.curation.l4.build import build_l4_partition
+from tier_assets.curation.l4.build import L4Stats, build_l4_partition
 from tier_assets.curation.l4.index import L4Index
 from tier_assets.curation.l4.organize import organize
 from tier_assets.curation.l4.settings import L4Settings
@@ -39,7 +39,7 @@ def index_dir(store: TierStore) -> Path:
 
 def build_stored_partition(store: TierStore, domain: str, batch: str, llm: LLM | None, embedder: Embedder,
                            config: L4Settings, progress: Callable[[str], None] | None = None,
-                           cache: LLMCache | None = None) -> dict[str, Any]:
+                           cache: LLMCache | None = None) -> L4Stats:
     """L4 for (domain, batch) from its L2 and L3 documents; empty sources give an empty, valid partition.
 
     ``cache`` defaults to the partition's LLM cache under the data root.

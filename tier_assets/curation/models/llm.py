@@ -32,10 +32,12 @@ import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
+
+from tier_assets.curation.validation import check_at_least_one, check_non_negative
 
 Message = dict[str, str]
 Prompt = str | list[Message]
@@ -569,22 +571,67 @@ class OpenAICompatibleLLM(LLM):
 # --------------------------------------------------------------------------- factory
 
 
-def load_llm(config: dict[str, Any] | None = None) -> LLM:
-    """The LLM a config names; None or {} is the embedded default (SmolLM2-135M, local).
+@dataclass(frozen=True)
+class LLMConfig:
+    """Which LLM a deployment runs, typed and checked before any model loads.
 
-    ``{"backend": "transformers", "model": dir-or-.gguf, "device": ..., "batch_size": ...}`` or
-    ``{"backend": "openai", "base_url": ..., "model": ..., "api_key_env": ..., "concurrency": ...,
-    "timeout_s": ..., "max_retries": ...}``. Local models are cached per process.
+    ``backend="transformers"``: ``model`` is a local Hugging Face directory or ``.gguf``
+    file (None = the embedded SmolLM2-135M-Instruct), on ``device`` (None = CUDA + bf16
+    when visible, else CPU), ``batch_size`` prompts per forward pass.
+    ``backend="openai"``: any OpenAI-compatible server (vLLM, SGLang, llama.cpp, a hosted
+    API) at ``base_url`` serving ``model``; the key is read from ``api_key_env``; at most
+    ``concurrency`` requests in flight, each retried ``max_retries`` times with backoff.
     """
-    config = dict(config or {})
-    backend = config.pop("backend", "transformers")
-    if backend == "transformers":
-        return _local_llm(config.get("model"), config.get("device"), int(config.get("batch_size", 8)))
-    if backend == "openai":
-        if "base_url" not in config or "model" not in config:
+
+    backend: str = "transformers"
+    model: str | None = None
+    device: str | None = None
+    batch_size: int = 8
+    base_url: str | None = None
+    api_key_env: str | None = "OPENAI_API_KEY"
+    concurrency: int = 8
+    timeout_s: float = 60.0
+    max_retries: int = 4
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("transformers", "openai"):
+            raise ValueError(f"unknown LLM backend {self.backend!r} (transformers | openai)")
+        if self.backend == "openai" and (not self.base_url or not self.model):
             raise ValueError("the openai backend needs base_url and model")
-        return OpenAICompatibleLLM(**config)
-    raise ValueError(f"unknown LLM backend {backend!r} (transformers | openai)")
+        check_at_least_one(self, "batch_size", "concurrency", integer=True)
+        check_non_negative(self, "timeout_s", "max_retries")
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any] | None) -> LLMConfig:
+        """From a JSON-style mapping (``$TIER_ASSETS_LLM``); unknown keys are an error naming them."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(values or {}) - names)
+        if unknown:
+            raise ValueError(f"LLM config: unknown key(s) {unknown}; known: {sorted(names)}")
+        return cls(**(values or {}))
+
+    @classmethod
+    def from_json(cls, text: str) -> LLMConfig:
+        """From ``$TIER_ASSETS_LLM``'s JSON; empty = the embedded default."""
+        try:
+            values = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"LLM config is not JSON ({exc}): {text!r}") from exc
+        if not isinstance(values, dict):
+            raise ValueError(f"LLM config must be a JSON object, got {text!r}")
+        return cls.from_mapping(values)
+
+
+def load_llm(config: LLMConfig | dict[str, Any] | None = None) -> LLM:
+    """The LLM a config names; None is the embedded default (SmolLM2-135M, local, cached per process)."""
+    if not isinstance(config, LLMConfig):
+        config = LLMConfig.from_mapping(config)
+    if config.backend == "transformers":
+        return _local_llm(config.model, config.device, config.batch_size)
+    assert config.base_url is not None and config.model is not None
+    return OpenAICompatibleLLM(config.base_url, config.model, api_key_env=config.api_key_env,
+                               concurrency=config.concurrency, timeout_s=config.timeout_s,
+                               max_retries=config.max_retries)
 
 
 @lru_cache(maxsize=2)

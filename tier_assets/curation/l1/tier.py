@@ -1,4 +1,4 @@
-"""L1 for one partition: L0 records -> cleaned, filtered, deduplicated L1 records.
+"""L1 for one partition as a list of stages: L0 records -> cleaned, filtered, deduplicated L1 records.
 
 Flow: URL safety -> mappers -> empty-after-cleaning -> language id -> content
 safety (terms, toxicity) -> rule filters ->
@@ -15,7 +15,6 @@ result does not depend on the order in which partitions are materialized.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,11 +31,18 @@ from tier_assets.curation.l1.mappers import default_mappers
 from tier_assets.curation.l1.pii import PIIRedactor
 from tier_assets.curation.l1.safety import ContentSafetyFilter, ToxicitySignal, URLSafetyFilter
 from tier_assets.curation.l1.settings import L1Settings
-from tier_assets.curation.pipeline import Doc, Filter, Pipeline, StepResult
+from tier_assets.curation.pipeline import (
+    Doc,
+    Filter,
+    Models,
+    Pipeline,
+    Progress,
+    Stage,
+    StageStats,
+    StepResult,
+)
 from tier_assets.curation.schema import derive_doc_id, loads
 from tier_assets.curation.storage import PartitionRef, TierStore
-
-Progress = Callable[[str], None]
 
 
 class EmptyAfterCleaning(Filter):
@@ -59,18 +65,18 @@ def from_l0(row: dict[str, Any]) -> Doc:
     return doc
 
 
-def candidate_steps(recipe: L1Settings) -> list:
-    """Every L1 step before dedup, in order."""
+def candidate_steps(settings: L1Settings) -> list[Stage]:
+    """Every L1 record stage (everything before dedup), in order."""
     return [
-        URLSafetyFilter(recipe.safety),
-        *default_mappers(recipe.domain),
+        URLSafetyFilter(settings.safety),
+        *default_mappers(settings.domain),
         EmptyAfterCleaning(),
-        LanguageIdentifier(recipe.langid),
-        ContentSafetyFilter(recipe.safety),
-        ToxicitySignal(recipe.safety),
-        *default_filters(recipe.domain, recipe.filters),
-        Decontaminator(recipe.decontam),
-        PIIRedactor(recipe.pii),
+        LanguageIdentifier(settings.langid),
+        ContentSafetyFilter(settings.safety),
+        ToxicitySignal(settings.safety),
+        *default_filters(settings.domain, settings.filters),
+        Decontaminator(settings.decontam),
+        PIIRedactor(settings.pii),
     ]
 
 
@@ -87,21 +93,21 @@ def _save_signatures(path: Path, table: pa.Table) -> None:
         pq.write_table(table, tmp)
 
 
-def earlier_signatures(store: TierStore, recipe: L1Settings, batch: str, embedder: Any,
+def earlier_signatures(store: TierStore, settings: L1Settings, batch: str, embedder: Any,
                        progress: Progress | None = None) -> list[pa.Table]:
     """Signatures of the candidates of every earlier batch of the domain (cached or rebuilt from L0)."""
-    fingerprint = recipe.fingerprint
+    fingerprint = settings.fingerprint
     tables = []
     for ref in store.partitions("L0"):
-        if ref.domain != recipe.domain or ref.batch >= batch:
+        if ref.domain != settings.domain or ref.batch >= batch:
             continue
         path = signatures_path(store, ref.domain, ref.batch, fingerprint)
         if not path.exists():
             if progress:
                 progress(f"rebuilding dedup signatures of earlier batch {ref.batch}")
             docs = read_l0_docs(store, ref.domain, ref.batch)
-            candidates = Pipeline(candidate_steps(recipe)).run(docs).kept
-            _save_signatures(path, compute_signatures(candidates, recipe.dedup, embedder))
+            candidates = Pipeline(candidate_steps(settings), settings.records_per_batch).run(docs).kept
+            _save_signatures(path, compute_signatures(candidates, settings.dedup, embedder))
         tables.append(pq.read_table(path))
     return tables
 
@@ -111,39 +117,45 @@ class L1Stats:
     l0_input: int = 0
     kept: int = 0
     rejected: int = 0
-    steps: dict[str, dict[str, int]] = field(default_factory=dict)
+    stages: dict[str, StageStats] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
     mappers_changed: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
 
-def process_l1_partition(store: TierStore, recipe: L1Settings, batch: str, embedder: Any = None,
-                         progress: Progress | None = None) -> tuple[StepResult, L1Stats]:
-    """Run L1 for (recipe.domain, batch) and write kept + rejected atomically."""
+def l1_stages(settings: L1Settings, earlier: list[pa.Table]) -> list[Stage]:
+    """L1 as a list of stages: the record stages, then dedup against the domain's earlier batches."""
+    return [*candidate_steps(settings), Dedup(settings.dedup, earlier)]
+
+
+def run_l1_partition(store: TierStore, settings: L1Settings, batch: str, models: Models | None = None,
+                     progress: Progress | None = None) -> tuple[StepResult, L1Stats]:
+    """Run L1 for (settings.domain, batch) and write kept + rejected atomically."""
     start = time.perf_counter()
-    domain = recipe.domain
+    domain = settings.domain
+    models = models or Models()
     docs = read_l0_docs(store, domain, batch)
     stats = L1Stats(l0_input=len(docs))
     if progress:
         progress(f"L1 {domain}/{batch}: {len(docs)} L0 documents in")
-    if recipe.dedup.semantic and embedder is None:
-        from tier_assets.curation.models.embedder import get_embedder
-
-        embedder = get_embedder(recipe.dedup.embedder_model)
-    earlier = earlier_signatures(store, recipe, batch, embedder, progress)
-    dedup_step = Dedup(recipe.dedup, earlier, embedder)
-    pipeline = Pipeline([*candidate_steps(recipe), dedup_step])
-    result = pipeline.run(docs, progress)
+    if settings.dedup.semantic:
+        models.require("embedder", "dedup")
+    earlier = earlier_signatures(store, settings, batch, models.embedder, progress)
+    stages = l1_stages(settings, earlier)
+    pipeline = Pipeline(stages, settings.records_per_batch)
+    result = pipeline.run(docs, progress, models)
+    dedup_step = stages[-1]
+    assert isinstance(dedup_step, Dedup)
     if dedup_step.signatures is not None:
-        _save_signatures(signatures_path(store, domain, batch, recipe.fingerprint), dedup_step.signatures)
+        _save_signatures(signatures_path(store, domain, batch, settings.fingerprint), dedup_step.signatures)
     for doc in result.kept + result.rejected:
         doc["n_chars"] = len(doc["text"])
-        doc.setdefault("models", {})["l1"] = {"recipe": recipe.fingerprint}
+        doc.setdefault("models", {})["l1"] = {"recipe": settings.fingerprint}
     ref = PartitionRef("L1", domain, batch)
     store.write(ref, result.kept)
     store.write(ref, result.rejected, kind="rejected")
     stats.kept, stats.rejected = len(result.kept), len(result.rejected)
-    stats.steps = pipeline.counts
+    stats.stages = pipeline.stats
     for doc in result.rejected:
         key = f"{doc['stage']}:{doc['reason']}"
         stats.reasons[key] = stats.reasons.get(key, 0) + 1
