@@ -16,7 +16,7 @@ from tier_assets.curation.storage import PartitionRef, TierStore
 from tier_assets.defs.l0 import l0_raw
 from tier_assets.defs.l1 import l1_filtered
 from tier_assets.defs.registry import BATCH_PARTITIONS_NAME, partition_key
-from tier_assets.defs.resources import TierStoreResource
+from tier_assets.defs.resources import EmbedderResource, TierStoreResource
 
 from .conftest import DEMO_DATA
 
@@ -36,7 +36,7 @@ def two_batches(dagster_instance, data_root, tmp_path):
         write_manifest(data_root, BatchManifest(batch, now_iso(), [
             SourceEntry("rp", "en", "jsonl", str(tmp_path / f"{batch}.jsonl"), (), f"rp/{batch}.jsonl")]))
     dagster_instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, ["b1", "b2"])
-    return {"tier_store": TierStoreResource(data_root=str(data_root))}
+    return {"tier_store": TierStoreResource(data_root=str(data_root)), "embedder": EmbedderResource()}
 
 
 def _run(instance, resources, batch, assets=(l0_raw, l1_filtered), **kw):

@@ -23,7 +23,7 @@ from tier_assets.defs.l0 import l0_raw
 from tier_assets.defs.l1 import l1_filtered
 from tier_assets.defs.l2 import l2_classifier, l2_selected
 from tier_assets.defs.registry import BATCH_PARTITIONS_NAME, partition_key
-from tier_assets.defs.resources import LLMResource, TierStoreResource
+from tier_assets.defs.resources import EmbedderResource, LLMResource, TierStoreResource
 
 from .conftest import DEMO_DATA
 
@@ -36,7 +36,7 @@ def _config(asset: str, overrides: str) -> dict:
 
 
 def _resources(data_root) -> dict:
-    return {"tier_store": TierStoreResource(data_root=str(data_root)), "llm": LLMResource()}
+    return {"tier_store": TierStoreResource(data_root=str(data_root)), "llm": LLMResource(), "embedder": EmbedderResource()}
 
 
 def _l1(instance: DagsterInstance, data_root, batch: str = "b1") -> None:
