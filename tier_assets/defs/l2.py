@@ -41,6 +41,7 @@ with warnings.catch_warnings():  # beta in Dagster 1.13, and exactly the mapping
                                 description=f"held-out seeds: Spearman(classifier, LLM label) >= "
                                             f"{MIN_HELDOUT_SPEARMAN}")],
     kinds={"python", "torch"},
+    pool="llm",
     description="Per-domain L2 quality classifier: the LLM annotates a stratified seed sample of L1 (plus reference "
                 "text), a ridge model over MiniLM embeddings + text statistics is distilled from it. Versioned by "
                 "hash(seed set, annotator, prompt version); a new version makes older L2 partitions stale.",

@@ -18,7 +18,7 @@ BUDGET_CHECK = "budget_held_and_outputs_accounted"
             "L3 refined: rewrites, graded Q&A, dialogues, math knowledge points + exercises, code explanations "
             "from the best L2 documents under a token budget; each output parsed and verified against its "
             "source (similarity, numbers/formulas/entities, LLM faithfulness); failures kept in L3 rejected.",
-            deps=["l2_selected"])
+            deps=["l2_selected"], pool="llm")
 def l3_refined(context: AssetExecutionContext, config: RecipeOverrides, tier_store: TierStoreResource,
                llm: LLMResource, embedder: EmbedderResource) -> MaterializeResult:
     domain, batch = split_key(context.partition_key)

@@ -16,7 +16,7 @@ EVIDENCE_CHECK = "evidence_resolves"
 @tier_asset("L4", EVIDENCE_CHECK, "every L4 item's evidence pointer resolves to exactly the text it cites",
             "L4 organized: facts, definitions and Q&A extracted from L2 + L3 (rules and LLM), each with an "
             "evidence pointer (doc_id + span), verified (span, key terms, LLM entailment), merged and tagged "
-            "by topic.", deps=["l2_selected", "l3_refined"])
+            "by topic.", deps=["l2_selected", "l3_refined"], pool="llm")
 def l4_organized(context: AssetExecutionContext, config: RecipeOverrides, tier_store: TierStoreResource,
                  llm: LLMResource, embedder: EmbedderResource) -> MaterializeResult:
     domain, batch = split_key(context.partition_key)

@@ -28,8 +28,13 @@ from tier_assets.defs.registry import asset_of, tier_partitions
 
 
 def tier_asset(tier: str, check: str, check_description: str, description: str,
-               deps: list[Any] | None = None) -> Callable[[Callable[..., MaterializeResult]], AssetsDefinition]:
-    """The ``@asset`` of ``tier``: domain x batch partitions, group "tiers", one blocking check."""
+               deps: list[Any] | None = None, pool: str | None = None,
+               ) -> Callable[[Callable[..., MaterializeResult]], AssetsDefinition]:
+    """The ``@asset`` of ``tier``: domain x batch partitions, group "tiers", one blocking check.
+
+    ``pool``: the Dagster concurrency pool its step takes a slot of ("llm" for the tiers that run the LLM),
+    so an instance with pool limits (deploy/dagster.postgres.yaml) runs only that many at once.
+    """
     key = asset_of(tier)
     return asset(
         key=key,
@@ -39,6 +44,7 @@ def tier_asset(tier: str, check: str, check_description: str, description: str,
         check_specs=[AssetCheckSpec(check, asset=key, blocking=True, description=check_description)],
         kinds={"parquet", "python"},
         description=description,
+        pool=pool,
     )
 
 
