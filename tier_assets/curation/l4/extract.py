@@ -221,6 +221,21 @@ _MATH_CALLED = re.compile(r"\b(?:is|are) (?:called|said to be|termed|known as)\s
                           r"\s*[,.;:(]|$)")
 _MATH_WE_CALL = re.compile(r"\b[Ww]e (?:call|say that)\s+.+?\s+(?:an?\s+|the\s+)?(?P<term>[A-Za-z][\w\- ']{1,60}?)"
                            r"(?=\s+(?:if|iff|when|whenever|provided)\b|\s*[,.;:]|$)")
+# "X is defined as / by / to be ...": the defined term comes first
+_MATH_DEFINED = re.compile(r"^(?:(?:A|An|The)\s+)?(?P<term>[A-Za-z][\w\-'’]*(?:\s+[\w\-'’]+){0,5}?)\s+(?:is|are)\s+"
+                           r"defined\s+(?:as|by|to\s+be)\b")
+# LaTeX marks the term a sentence defines with emphasis: \emph{...}, {\em ...}, \textit{...}, {\it ...}, {\sl ...}
+# (bold is left out: \textbf{Definition.} is a run-in heading)
+_GROUP = r"[^{}]*(?:\{[^{}]*\}[^{}]*)*"
+_EMPHASIS = re.compile(rf"\\(?:emph|textit|textsl)\{{(?P<a>{_GROUP})\}}|\{{\\(?:em|it|sl)\s+(?P<b>{_GROUP})\}}")
+_RUN_IN_HEADINGS = frozenset({"definition", "theorem", "lemma", "proof", "note", "remark", "example", "corollary",
+                              "proposition", "notation", "exercise", "solution"})
+# PlanetMath link markup keeps its text: \PMlinkescapetext{prime}, \PMlinkname{text}{Target}; \/ is spacing
+_LINK_MARKUP = re.compile(r"\\PMlink(?:escapetext|escapeword|escapephrase)\{([^{}]*)\}|\\PMlinkname\{([^{}]*)\}\{[^{}]*\}|\\/")
+_MATH_OPENERS = frozenset({"suppose", "let", "since", "assume", "consider", "given", "note", "now", "here", "recall",
+                           "observe", "clearly", "hence", "thus", "therefore", "so", "x"})
+_DEFINING = re.compile(r"\b(?:is|are|called|said to be|say|defined?|denotes?|known as|refers? to|means|if|iff|"
+                       r"consists?)\b")
 _FACT_SUBJECT = re.compile(r"^(?:(?:A|An|The)\s+)?(?P<subject>[A-Z0-9][\w\-’'.]*(?:\s+[\w\-’'.]+){0,6}?)\s+"
                            r"(?:is|are|was|were|has|have|had|can|could|will|would|may|must|does|do|did|"
                            r"contains?|consists?|includes?|lies|lived|became|becomes|means|refers|denotes)\b")
@@ -243,15 +258,47 @@ def mask_formulas(text: str) -> str:
     return _FORMULA.sub("X", text)
 
 
+def plain_latex(text: str) -> str:
+    """``text`` with emphasis and PlanetMath link markup replaced by their content (formulas kept)."""
+    text = _LINK_MARKUP.sub(lambda m: m.group(1) or m.group(2) or "", text)
+    return _EMPHASIS.sub(lambda m: m.group("a") if m.group("a") is not None else m.group("b"), text)
+
+
+def emphasized_term(sentence: str) -> str | None:
+    """The term a defining math sentence sets in emphasis ("A {\\em Cullen number} is ..."), or None.
+
+    LaTeX authors emphasize the word being defined; a sentence without a defining verb ("is", "called",
+    "if", ...) only stresses a word, so it names nothing."""
+    m = _EMPHASIS.search(sentence)
+    if m is None or not _DEFINING.search(mask_formulas(_EMPHASIS.sub(" X ", sentence))):
+        return None
+    term = " ".join(plain_latex(m.group("a") if m.group("a") is not None else m.group("b")).split()).strip(" .,;:")
+    words = term.split()
+    if not words or len(words) > 6 or all(w.lower() in STOPWORDS for w in words):
+        return None  # "This is \\emph{not} what ...": stress, not a term
+    if term.lower() in _RUN_IN_HEADINGS:
+        return None
+    return term if term[0].isalpha() or term[0] == "$" else None
+
+
+def math_subject(text: str) -> str | None:
+    """The term a math sentence or environment body defines: its emphasized term, else its naming pattern."""
+    return emphasized_term(text) or math_definition_term(text)
+
+
 def math_definition_term(sentence: str) -> str | None:
-    """The term a math sentence names ("... is called a perfect number if", "we call $n$ abundant if")."""
-    masked = mask_formulas(sentence)
-    for pattern in (_MATH_WE_CALL, _MATH_CALLED):
+    """The term a math sentence names ("... is called a perfect number if", "we call $n$ abundant if",
+    "the Mangoldt function is defined by")."""
+    masked = mask_formulas(plain_latex(sentence))
+    for pattern in (_MATH_WE_CALL, _MATH_CALLED, _MATH_DEFINED):
         m = pattern.search(masked)
-        if m and m.group("term").strip() not in ("X", ""):
-            return re.sub(r"\s+X$", "", m.group("term").strip())
+        term = m.group("term").strip() if m else ""
+        if term not in ("X", "") and term.split()[0].lower() not in STOPWORDS:  # "known as of 2007"
+            return re.sub(r"\s+X$", "", term)
     found = definition_term(masked)
-    return re.sub(r"(?:\s+(?:of|in|on|for|over))?(?:\s+X)?$|^X\s+", "", found[0]) if found and found[0] != "X" else None
+    if not found or found[0] == "X" or found[0].split()[0].lower() in _MATH_OPENERS:
+        return None  # "Suppose $r$ is the smallest ...", "$$...$$ since $q$ is ...": an argument, not a term
+    return re.sub(r"(?:\s+(?:of|in|on|for|over))?(?:\s+X)?$|^X\s+", "", found[0])
 
 
 def zh_fact_subject(sentence: str) -> str | None:
@@ -282,7 +329,7 @@ def kind_and_subject(text: str, domain: str) -> tuple[str, str | None]:
     if m:
         return ("procedure" if m.group("sig") else "definition"), m.group("name")
     if domain == "math":
-        term = math_definition_term(text)
+        term = math_subject(text)
         if term:
             return "definition", term
     found = definition_term(text)
@@ -391,8 +438,9 @@ def rule_items(doc: Doc, config: L4Settings) -> list[Item]:
             body = _LABEL.sub(" ", text[span[0]:span[1]]) if span else ""
             if span and len(body.split()) >= 3:
                 kind = "definition" if m.group("env").lower() in ("definition", "defn") else "theorem"
-                items.append(_item(doc, kind, body, *span, "rule:latex", m.group("name"),
-                                   m.group("name") or math_definition_term(body)))
+                # an unnamed theorem is about what its document is titled (PlanetMath: "Mertens' first theorem")
+                subject = m.group("name") or math_subject(body) or (doc.get("title") if kind == "theorem" else None)
+                items.append(_item(doc, kind, body, *span, "rule:latex", m.group("name"), subject))
         for s, e in sentence_spans(text):
             sentence = text[s:e]
             if config.min_sentence_chars <= len(sentence) <= config.max_sentence_chars:
@@ -403,7 +451,7 @@ def rule_items(doc: Doc, config: L4Settings) -> list[Item]:
 def _sentence_item(doc: Doc, sentence: str, start: int, end: int) -> list[Item]:
     """The item one sentence states: a definition (any domain), a named math notion, a Chinese "X是Y" fact."""
     if doc.get("domain") == "math":
-        term = math_definition_term(sentence)
+        term = math_subject(sentence)
         return [_item(doc, "definition", sentence, start, end, "rule:math", term)] if term else []
     found = definition_term(sentence)
     if found:
