@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tier_assets.curation.atomic import atomic_path
+from tier_assets.curation.engines import engine_from_env
 from tier_assets.curation.l1.decontam import Decontaminator
 from tier_assets.curation.l1.dedup import Dedup, compute_signatures
 from tier_assets.curation.l1.filters import default_filters
@@ -35,7 +36,6 @@ from tier_assets.curation.pipeline import (
     Doc,
     Filter,
     Models,
-    Pipeline,
     Progress,
     Stage,
     StageStats,
@@ -106,7 +106,7 @@ def earlier_signatures(store: TierStore, settings: L1Settings, batch: str, embed
             if progress:
                 progress(f"rebuilding dedup signatures of earlier batch {ref.batch}")
             docs = read_l0_docs(store, ref.domain, ref.batch)
-            candidates = Pipeline(candidate_steps(settings), settings.records_per_batch).run(docs).kept
+            candidates = engine_from_env().pipeline(candidate_steps(settings), settings.records_per_batch).run(docs).kept
             _save_signatures(path, compute_signatures(candidates, settings.dedup, embedder))
         tables.append(pq.read_table(path))
     return tables
@@ -142,7 +142,7 @@ def run_l1_partition(store: TierStore, settings: L1Settings, batch: str, models:
         models.require("embedder", "dedup")
     earlier = earlier_signatures(store, settings, batch, models.embedder, progress)
     stages = l1_stages(settings, earlier)
-    pipeline = Pipeline(stages, settings.records_per_batch)
+    pipeline = engine_from_env().pipeline(stages, settings.records_per_batch)
     result = pipeline.run(docs, progress, models)
     dedup_step = stages[-1]
     assert isinstance(dedup_step, Dedup)

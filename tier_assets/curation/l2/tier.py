@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tier_assets.curation.engines import engine_from_env
 from tier_assets.curation.l2.distill import QualityClassifier
 from tier_assets.curation.l2.score import STAGE, score_texts, selection_mask
 from tier_assets.curation.l2.settings import L2Settings
@@ -21,7 +22,6 @@ from tier_assets.curation.pipeline import (
     Doc,
     Models,
     PartitionStep,
-    Pipeline,
     Progress,
     RecordStage,
     Resources,
@@ -124,7 +124,7 @@ def run_l2_partition(store: TierStore, settings: L2Settings, batch: str, classif
     docs = [from_l1(r) for r in store.read(PartitionRef("L1", domain, batch)).to_pylist()]
     if progress:
         progress(f"L2 {domain}/{batch}: {len(docs)} L1 documents, classifier {classifier.version}")
-    pipeline = Pipeline(l2_stages(settings), settings.records_per_batch)
+    pipeline = engine_from_env().pipeline(l2_stages(settings), settings.records_per_batch)
     result = pipeline.run(docs, progress, Models(classifier=classifier))
     ref = PartitionRef("L2", domain, batch)
     store.write(ref, result.kept)

@@ -1,0 +1,212 @@
+"""The Ray engine gives what the local engine gives, survives a dead worker, and fails fast with a message.
+
+One local Ray (2 CPUs, started by ``ray.init``) serves the module. The tiers run through
+their own runners (``run_l1_partition``, ``run_l2_partition``) with
+``TIER_ASSETS_ENGINE`` switched between ``local`` and ``ray``, on the demo's en and code
+data. Semantic dedup is off: it is a partition step, so it runs in the driver in both
+modes and would only add the same MiniLM minutes to each.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+
+from tier_assets.curation.engines import engine_from_env
+from tier_assets.curation.engines.local import LocalEngine
+from tier_assets.curation.engines.ray import RayEngine, RayPipeline
+from tier_assets.curation.l0 import ingest_partition
+from tier_assets.curation.l1.settings import load_l1_settings
+from tier_assets.curation.l1.tier import from_l0, l1_stages, run_l1_partition
+from tier_assets.curation.l2.distill import Seed, distill
+from tier_assets.curation.l2.settings import L2Settings
+from tier_assets.curation.l2.tier import run_l2_partition
+from tier_assets.curation.pipeline import Doc, Pipeline, RecordStage, Resources, StepResult
+from tier_assets.curation.schema import derive_doc_id
+from tier_assets.curation.sources import expand, load_registry
+from tier_assets.curation.storage import PartitionRef, TierStore
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+NO_SEMANTIC = {"dedup": {"semantic": False}}
+pytestmark = pytest.mark.slow  # runs a Ray, loads MiniLM
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def demo_l0(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Doc]]:
+    """The demo's en and code sources as L0 records (what `tier-assets demo` ingests)."""
+    store = TierStore(tmp_path_factory.mktemp("demo") / "data")
+    specs = load_registry()
+    out = {}
+    for domain in ("en", "code"):
+        ref = PartitionRef("L0", domain, "b1")
+        ingest_partition(store, ref, [e for s in specs if s.domain == domain for e in expand(s)])
+        out[domain] = store.read_docs(ref)
+    return out
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    """Distilled from human quality labels, as in test_stage_contract.py."""
+    rows = [json.loads(line) for line in (DATA / "quality-dev" / "dclm-human-quality-dev.jsonl").open()][:40]
+    seeds = [Seed(f"dev-{i}", r["text"][:1500], float(r["label"])) for i, r in enumerate(rows)]
+    return distill(seeds, {"model": "human labels", "backend": "none", "recipe": "judge"}, "ray-test")
+
+
+def content(store: TierStore, ref: PartitionRef) -> dict[str, list[str]]:
+    """A written partition's records, kept and rejected, as sorted canonical JSON (content, not file bytes)."""
+    def rows(kind: str) -> list[str]:
+        return sorted(json.dumps(d, sort_keys=True, default=str) for d in store.read_docs(ref, kind))
+    return {"kept": rows("tiers"), "rejected": rows("rejected")}
+
+
+def l2_outcome(store: TierStore, ref: PartitionRef) -> tuple[set[str], set[tuple[str, str]], dict[str, float]]:
+    kept, rejected = store.read_docs(ref), store.read_docs(ref, "rejected")
+    return ({d["doc_id"] for d in kept}, {(d["doc_id"], d["reason"]) for d in rejected},
+            {d["doc_id"]: d["score"] for d in kept + rejected})
+
+
+def run_tiers(store: TierStore, domain: str, classifier: Any, per_batch: int | None) -> None:
+    run_l1_partition(store, load_l1_settings(domain, {**NO_SEMANTIC, "records_per_batch": per_batch}), "b1")
+    run_l2_partition(store, L2Settings(domain, top_fraction=0.3, records_per_batch=per_batch), "b1", classifier)
+
+
+@pytest.mark.parametrize(("domain", "per_batch"), [("en", 200), ("code", None)])
+def test_demo_l0_to_l2_on_ray_equals_local(demo_l0: dict[str, list[Doc]], classifier: Any, domain: str,
+                                           per_batch: int | None, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    stores = {}
+    for engine in ("local", "ray"):
+        monkeypatch.setenv("TIER_ASSETS_ENGINE", engine)
+        stores[engine] = store = TierStore(tmp_path / engine)
+        store.write(PartitionRef("L0", domain, "b1"), demo_l0[domain])
+        run_tiers(store, domain, classifier, per_batch)
+    l1 = PartitionRef("L1", domain, "b1")
+    local_l1 = content(stores["local"], l1)
+    assert local_l1["kept"] and local_l1["rejected"]  # L1 decided both ways
+    assert content(stores["ray"], l1) == local_l1
+    local, on_ray = (l2_outcome(stores[e], PartitionRef("L2", domain, "b1")) for e in ("local", "ray"))
+    assert local[0] and local[1]
+    assert on_ray[:2] == local[:2]
+    assert on_ray[2].keys() == local[2].keys()
+    assert max(abs(score - local[2][i]) for i, score in on_ray[2].items()) < 1e-6
+
+
+def as_batch(docs: list[Doc], batch: str) -> list[Doc]:
+    """The records as a batch of their own would ingest them (new L0 ids)."""
+    return [{**d, "batch": batch, "doc_id": derive_doc_id("L0", [d["doc_id"]], batch)} for d in docs]
+
+
+def test_dedup_across_batches_does_not_depend_on_materialization_order(
+        demo_l0: dict[str, list[Doc]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """b2 repeats half of b1. Ray mode: b2 first (b1's signatures rebuilt from L0 on Ray), then b1, then b2 again.
+
+    (That ray mode equals local mode is the test above; here the earlier batch must win in either order.)
+    """
+    monkeypatch.setenv("TIER_ASSETS_ENGINE", "ray")
+    docs = demo_l0["en"]
+    b1, b2 = as_batch(docs[:60], "b1"), as_batch(docs[30:90], "b2")
+    store = TierStore(tmp_path / "data")
+    store.write(PartitionRef("L0", "en", "b1"), b1)
+    store.write(PartitionRef("L0", "en", "b2"), b2)
+    settings = load_l1_settings("en", NO_SEMANTIC)  # one block per run: one actor to start, not two
+    ref = PartitionRef("L1", "en", "b2")
+    _, before = run_l1_partition(store, settings, "b2")
+    b2_before = content(store, ref)
+    run_l1_partition(store, settings, "b1")
+    _, after = run_l1_partition(store, settings, "b2")
+    assert before.stages["dedup"].rejected == after.stages["dedup"].rejected > 0
+    assert content(store, ref) == b2_before
+
+
+class DieOnce(RecordStage):
+    """Kills its worker process the first time any worker runs it (a marker file remembers), then passes docs on."""
+
+    name = "die_once"
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def process(self, docs: list[Doc]) -> StepResult:
+        if not self.marker.exists():
+            self.marker.write_text(str(os.getpid()))
+            os._exit(1)
+        return StepResult(docs, [])
+
+
+def test_a_worker_killed_mid_l1_is_replaced_and_the_result_equals_local(
+        demo_l0: dict[str, list[Doc]], tmp_path: Path) -> None:
+    settings = load_l1_settings("en", {**NO_SEMANTIC, "records_per_batch": 25})
+    docs = demo_l0["en"][:100]
+
+    def stages(marker: Path) -> list:
+        base = l1_stages(settings, [])
+        return [*base[:9], DieOnce(marker), *base[9:]]  # after the mappers, before language id
+
+    marker = tmp_path / "died"
+    on_ray = RayEngine().pipeline(stages(marker), 25)
+    result = on_ray.run([from_l0(d) for d in copy.deepcopy(docs)])
+    assert marker.exists()  # a worker did die
+    local_run = Pipeline(stages(marker), 25)
+    local = local_run.run([from_l0(d) for d in copy.deepcopy(docs)])
+    assert result.kept == local.kept and result.rejected == local.rejected  # same documents, same order
+    assert local.kept and local.rejected
+    counts = {name: (s.docs_in, s.kept, s.rejected) for name, s in local_run.stats.items()}
+    assert {name: (s.docs_in, s.kept, s.rejected) for name, s in on_ray.stats.items()} == counts  # killed batch counted once
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_ray_address_fails_naming_it_and_writes_nothing(
+        demo_l0: dict[str, list[Doc]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("TIER_ASSETS_ENGINE", "ray")
+    monkeypatch.setenv("RAY_ADDRESS", address)
+    store = TierStore(tmp_path / "data")
+    store.write(PartitionRef("L0", "code", "b1"), demo_l0["code"][:5])
+    with pytest.raises(ConnectionError, match=f"no Ray cluster at RAY_ADDRESS={address}: Connection refused"):
+        run_l1_partition(store, load_l1_settings("code", NO_SEMANTIC), "b1")
+    assert not store.exists(PartitionRef("L1", "code", "b1"))
+    assert not store.exists(PartitionRef("L1", "code", "b1"), "rejected")
+
+
+class WantsGPU(RecordStage):
+    name = "wants_gpu"
+    resources = Resources(gpus=1.0)
+
+    def process(self, docs: list[Doc]) -> StepResult:
+        return StepResult(docs, [])
+
+
+def test_a_gpu_stage_on_a_cluster_without_gpus_fails_with_a_message() -> None:
+    assert ray.cluster_resources().get("GPU", 0) == 0
+    with pytest.raises(RuntimeError, match=r"stage 'wants_gpu' asks for 1 GPU per worker, but the Ray cluster at "
+                                           r"\S+ has 0 in all; it would wait forever"):
+        RayEngine().pipeline([WantsGPU()], 10).run([{"doc_id": "a", "text": "x"}])
+
+
+def test_the_engine_setting() -> None:
+    assert isinstance(engine_from_env({}), LocalEngine)
+    assert isinstance(engine_from_env({}).pipeline([WantsGPU()], 3), Pipeline)
+    ray_engine = engine_from_env({"TIER_ASSETS_ENGINE": "ray", "RAY_ADDRESS": "127.0.0.1:6379"})
+    assert isinstance(ray_engine, RayEngine) and ray_engine.address == "127.0.0.1:6379"
+    assert isinstance(ray_engine.pipeline([WantsGPU()], 3), RayPipeline)
+    with pytest.raises(ValueError, match="TIER_ASSETS_ENGINE='spark': known engines are"):
+        engine_from_env({"TIER_ASSETS_ENGINE": "spark"})
