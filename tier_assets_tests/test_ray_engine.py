@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (Ray is optional: the module is skipped before its Ray imports when it is absent)
 """The Ray engine gives what the local engine gives, survives a dead worker, and fails fast with a message.
 
 One local Ray (2 CPUs, started by ``ray.init``) serves the module. The tiers run through
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import ray
+
+ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[cluster]'")
 
 from tier_assets.curation.engines import engine_from_env
 from tier_assets.curation.engines.local import LocalEngine
