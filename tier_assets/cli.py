@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 1 a Dagster run failed (demo, backfill: each failure named with
 its partition and the first line of its error) or `ask` found nothing close enough;
-2 a usage error or missing data (bad value, unknown name, empty data root), said in
+2 a usage error or missing data (bad value, unknown name, empty data root), or object
+storage that refuses the credentials or cannot be reached (an s3:// data root), said in
 one line. Anything else is a bug and shows its traceback.
 """
 
@@ -14,6 +15,7 @@ import math
 import sys
 from typing import TYPE_CHECKING
 
+from tier_assets.curation.objectstore import ObjectStoreError
 from tier_assets.curation.schema import DOMAINS
 from tier_assets.curation.storage import TierStore
 
@@ -103,7 +105,7 @@ def common_options() -> argparse.ArgumentParser:
     """
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-root", default=argparse.SUPPRESS,
-                        help="data root (default: $TIER_ASSETS_DATA_ROOT or ./data)")
+                        help="data root: a path or s3://bucket/prefix (default: $TIER_ASSETS_DATA_ROOT or ./data)")
     return common
 
 
@@ -117,8 +119,10 @@ def _run_options() -> argparse.ArgumentParser:
 
 def _require_tiers(store: TierStore) -> None:
     """Stats, report and exports of an empty data root would be empty files that look like results."""
+    if store.remote:
+        store.remote.check()  # a missing bucket would look empty; refused credentials fail here, in one line
     if not store.tiers_present():
-        raise UserError(f"no tier data under {store.root} yet: run `tier-assets demo`, or `tier-assets add-batch NAME`"
+        raise UserError(f"no tier data under {store.uri} yet: run `tier-assets demo`, or `tier-assets add-batch NAME`"
                         " then `tier-assets backfill l0_raw` (and the tiers above); or give --data-root")
 
 
@@ -345,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv, argparse.Namespace(data_root=None))
     try:
         return args.func(args)
-    except UserError as exc:  # expected mistakes; anything else is a bug and keeps its traceback
+    except (UserError, ObjectStoreError) as exc:  # expected; anything else is a bug and keeps its traceback
         print(f"tier-assets {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
 

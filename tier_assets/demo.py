@@ -90,7 +90,7 @@ def run_demo(data_root: str | None = None, batch: str = DEMO_BATCH, registry: st
     with console_output(log) as console:
         instance = DagsterInstance.get()
         chosen = chosen_domains(ensure_batch(store.root, batch, registry, instance), domains, batch)
-        defs = build_definitions(str(store.root))
+        defs = build_definitions(store.uri)
         progress = Progress(len(chosen) * len(DOMAIN_STEPS) + len(FINAL_STEPS), console, "demo")
         reached_l4 = [domain for domain in chosen if run_domain(defs, instance, domain, batch, progress)]
         for keys in FINAL_STEPS:  # the index and stats over every L4 partition; pointless if none is new

@@ -262,7 +262,7 @@ def backfill(data_root: str | None, asset_key: str, domains: list[str] | None = 
     with console_output(log) as console:
         instance = DagsterInstance.get()
         plan = plan_backfill(store, instance, asset_key, domains, batches, stale_only)
-        defs = build_definitions(str(store.root))
+        defs = build_definitions(store.uri)
         progress = Progress(len(plan.partitions), console, "backfill")
         if not plan.partitions:
             progress.say(f"[backfill] {asset_key}: nothing to run")

@@ -107,7 +107,7 @@ def render_report(store: TierStore, stats: dict[str, list[Row]], top_n: int = TO
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>tier_assets report — {html.escape(store.root.name)}</title><style>{CSS}</style></head>"
         '<body><main><header><h1>tier_assets corpus report</h1><dl class="meta">'
-        f"<dt>data root</dt><dd>{html.escape(str(store.root))}</dd>"
+        f"<dt>data root</dt><dd>{html.escape(store.uri)}</dd>"
         f"<dt>generated</dt><dd>{generated}</dd>"
         f"<dt>tiers present</dt><dd>{badges}</dd></dl><nav>{nav}</nav></header>"
         f"{body}</main></body></html>\n"

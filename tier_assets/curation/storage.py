@@ -8,6 +8,10 @@ Layout (hive style, so DuckDB and Polars read it with partition columns)::
 
 Writes go to a temporary file in the same directory and are renamed into place,
 so a crashed run leaves the last good partition and a re-run is idempotent.
+
+A data root ``s3://bucket/prefix`` keeps the tiers in the bucket, each partition published by a commit
+marker (``object_partitions``), and everything else in a local state directory (``objectstore``):
+``root`` is then that directory and ``uri`` the bucket's URI.
 """
 
 from __future__ import annotations
@@ -21,14 +25,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tier_assets.curation import object_partitions as objects
 from tier_assets.curation.atomic import publish, temp_sibling
+from tier_assets.curation.objectstore import ObjectRoot, is_uri
 from tier_assets.curation.schema import JSON_COLUMNS, RECORD_SCHEMA, REJECTED_SCHEMA, TIERS, loads, to_table
 
 KINDS = ("tiers", "rejected")
-
-
-def default_data_root() -> Path:
-    return Path(os.environ.get("TIER_ASSETS_DATA_ROOT", "data")).resolve()
 
 
 @dataclass(frozen=True)
@@ -86,17 +88,67 @@ class AtomicParquetWriter:
             self.tmp.unlink(missing_ok=True)
 
 
+class ObjectParquetWriter(AtomicParquetWriter):
+    """Spools the partition into a local temp file; ``commit`` uploads it and writes its commit marker."""
+
+    def __init__(self, remote: ObjectRoot, pkey: str, ids: tuple[str, str, str, str], spool: Path,
+                 schema: pa.Schema, chunk_rows: int = 2000):
+        super().__init__(spool, schema, chunk_rows)
+        self.remote, self.pkey, self.ids = remote, pkey, ids
+
+    def commit(self) -> None:
+        self.flush()
+        self._writer.close()
+        try:
+            objects.commit(self.remote, self.pkey, self.tmp, self.rows, self.ids)
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
 class TierStore:
-    """Paths, atomic writes and reads of tier partitions under one data root."""
+    """Paths, atomic writes and reads of tier partitions under one data root (a local path or ``s3://``)."""
 
     def __init__(self, root: str | Path | None = None):
-        self.root = Path(root).resolve() if root else default_data_root()
+        text = str(root) if root else os.environ.get("TIER_ASSETS_DATA_ROOT", "data")
+        self.remote = ObjectRoot.parse(text) if is_uri(text) else None
+        self.root = self.remote.state_dir() if self.remote else Path(text).resolve()
+
+    @property
+    def uri(self) -> str:
+        """The data root as a user names it: the local path, or ``s3://bucket/prefix``."""
+        return self.remote.uri if self.remote else str(self.root)
 
     # paths
     def partition_path(self, ref: PartitionRef, kind: str = "tiers") -> Path:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        if self.remote:
+            raise ValueError(f"{self.uri} is object storage: a partition has no local path (see partition_uri)")
         return self.root / kind / ref.tier / f"domain={ref.domain}" / f"batch={ref.batch}" / "part.parquet"
+
+    def partition_uri(self, ref: PartitionRef, kind: str = "tiers") -> str:
+        """Where the partition's committed file is: a local path, or the object a commit marker names."""
+        if not self.remote:
+            return str(self.partition_path(ref, kind))
+        marker = self._marker(ref, kind)
+        name = marker.file if marker else objects.MARKER_NAME
+        return f"s3://{self._pkey(ref, kind)}/{name}"
+
+    def _pkey(self, ref: PartitionRef, kind: str) -> str:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        assert self.remote is not None
+        return objects.partition_key(self.remote, kind, ref.tier, ref.domain, ref.batch)
+
+    def _marker(self, ref: PartitionRef, kind: str) -> objects.Marker | None:
+        assert self.remote is not None
+        return objects.read_marker(self.remote, self._pkey(ref, kind))
+
+    def committed_files(self, tier: str, kind: str = "tiers") -> list[str]:
+        """Object storage: the committed files of every partition of ``tier`` (``bucket/key``, for pyarrow)."""
+        assert self.remote is not None
+        return [f"{objects.partition_key(self.remote, kind, m.tier, m.domain, m.batch)}/{m.file}"
+                for m in objects.committed(self.remote, kind, tier)]
 
     def glob(self, tier: str, kind: str = "tiers") -> str:
         return str(self.root / kind / tier / "domain=*" / "batch=*" / "part.parquet")
@@ -108,6 +160,11 @@ class TierStore:
     # writes
     def writer(self, ref: PartitionRef, kind: str = "tiers", chunk_rows: int = 2000) -> AtomicParquetWriter:
         schema = RECORD_SCHEMA if kind == "tiers" else REJECTED_SCHEMA
+        if self.remote:
+            self.remote.check()  # refused credentials or a missing bucket fail before any work
+            spool = self.root / "spool" / kind / ref.tier / f"domain={ref.domain}" / f"batch={ref.batch}" / "part.parquet"
+            return ObjectParquetWriter(self.remote, self._pkey(ref, kind), (ref.tier, ref.domain, ref.batch, kind),
+                                       spool, schema, chunk_rows)
         return AtomicParquetWriter(self.partition_path(ref, kind), schema, chunk_rows)
 
     def write(self, ref: PartitionRef, rows: Iterable[dict[str, Any]], kind: str = "tiers") -> int:
@@ -133,16 +190,22 @@ class TierStore:
 
     # reads
     def exists(self, ref: PartitionRef, kind: str = "tiers") -> bool:
+        if self.remote:
+            return self._marker(ref, kind) is not None
         return self.partition_path(ref, kind).exists()
 
     def read(self, ref: PartitionRef, kind: str = "tiers", columns: list[str] | None = None) -> pa.Table:
         """The partition's table; an empty table of the schema when it was never written."""
-        path = self.partition_path(ref, kind)
-        if not path.exists():
-            schema = RECORD_SCHEMA if kind == "tiers" else REJECTED_SCHEMA
-            table = schema.empty_table()
-            return table.select(columns) if columns else table
-        return pq.read_table(path, columns=columns)
+        if self.remote:
+            marker = self._marker(ref, kind)
+            if marker is not None:
+                data = objects.read_bytes(self.remote, self._pkey(ref, kind), marker)
+                return pq.read_table(pa.BufferReader(data), columns=columns)
+        elif (path := self.partition_path(ref, kind)).exists():
+            return pq.read_table(path, columns=columns)
+        schema = RECORD_SCHEMA if kind == "tiers" else REJECTED_SCHEMA
+        table = schema.empty_table()
+        return table.select(columns) if columns else table
 
     def read_docs(self, ref: PartitionRef, kind: str = "tiers") -> list[dict[str, Any]]:
         """The partition's records as dicts, JSON columns (signals, models, meta) parsed."""
@@ -153,17 +216,30 @@ class TierStore:
         return docs
 
     def iter_batches(self, ref: PartitionRef, kind: str = "tiers", batch_rows: int = 2000) -> Iterator[pa.RecordBatch]:
+        if self.remote:
+            marker = self._marker(ref, kind)
+            if marker is not None:
+                key = f"{self._pkey(ref, kind)}/{marker.file}"
+                with self.remote.errors(f"reading {key}"), self.remote.filesystem.open_input_file(key) as f:
+                    yield from pq.ParquetFile(f).iter_batches(batch_size=batch_rows)
+            return
         path = self.partition_path(ref, kind)
         if not path.exists():
             return
         yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
 
     def count(self, ref: PartitionRef, kind: str = "tiers") -> int:
+        if self.remote:
+            marker = self._marker(ref, kind)
+            return marker.rows if marker else 0
         path = self.partition_path(ref, kind)
         return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
 
     def partitions(self, tier: str, kind: str = "tiers") -> list[PartitionRef]:
         """Every written partition of ``tier``, sorted by (domain, batch)."""
+        if self.remote:
+            return sorted((PartitionRef(tier, m.domain, m.batch) for m in objects.committed(self.remote, kind, tier)),
+                          key=lambda r: (r.domain, r.batch))
         base = self.root / kind / tier
         refs = []
         for path in sorted(base.glob("domain=*/batch=*/part.parquet")):

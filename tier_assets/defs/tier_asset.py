@@ -63,9 +63,9 @@ def partition_result(store: TierStore, tier: str, domain: str, batch: str, metad
     """Rebuild the catalog, run the partition's blocking check on what was written, return the materialization."""
     build_catalog(store)
     found, check_metadata = run_check()
-    path = store.partition_path(PartitionRef(tier, domain, batch))
+    path = store.partition_uri(PartitionRef(tier, domain, batch))
     return MaterializeResult(
-        metadata={**metadata, "path": MetadataValue.path(str(path))},
+        metadata={**metadata, "path": MetadataValue.path(path)},
         check_results=[AssetCheckResult(
             check_name=check, passed=not found, severity=AssetCheckSeverity.ERROR,
             metadata={**check_metadata, "problems": MetadataValue.json(found[:50])},

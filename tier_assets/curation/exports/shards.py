@@ -282,7 +282,7 @@ def build_manifest(
     return Manifest(
         stage=spec.name,
         path=out / MANIFEST_NAME,
-        data_root=str(store.root),
+        data_root=store.uri,
         spec=asdict(spec),
         token_budget=spec.token_budget,
         requested_tokens=sum(tier_req.values()),
