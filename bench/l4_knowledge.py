@@ -5,7 +5,11 @@ checks) over real documents of ../shared/data (never holdout/) and the Python
 standard library, and writes a deterministic sample per domain to
 ``bench/data/l4/candidates.jsonl`` for labelling (``docs/l4-labelling.md``).
 ``python bench/l4_knowledge.py report`` evaluates the labelled set
-``bench/data/l4/dev.jsonl``: the checks against no checks, on the tune and the report split.
+``bench/data/l4/dev.jsonl``: the checks against no checks, on the tune and the report split;
+``report --judge`` adds the knowledge judge alone and rules + judge (the embedded LLM's answers are
+cached in ``bench/data/l4/knowledge_judge_cache.jsonl``, so a re-run asks nothing).
+``python bench/l4_knowledge.py fit`` fits the judge's combiner and threshold on the tune split only
+and prints the constants for ``curation/l4/judge.py``.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
-from tier_assets.curation.l4.evaluate import evaluate_file
-from tier_assets.curation.l4.extract import rule_items
+from tier_assets.curation.l4.checks import knowledge_problems
+from tier_assets.curation.l4.evaluate import evaluate_file, read_split
+from tier_assets.curation.l4.extract import kind_and_subject, rule_items
+from tier_assets.curation.l4.judge import COMBINER_KEYS, features, fit_combiner, knowledge_margins
 from tier_assets.curation.l4.settings import L4Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +83,43 @@ def candidates() -> list[dict]:
     return out
 
 
+JUDGE_CACHE = OUT / "knowledge_judge_cache.jsonl"
+THRESHOLDS = [round(0.5 + 0.05 * i, 2) for i in range(10)]
+
+
+def margins(split: str) -> list[float | None]:
+    """The embedded LLM's knowledge margins of one split's rows, through the bench's LLM cache."""
+    from tier_assets.curation.llm_cache import LLMCache
+    from tier_assets.curation.models.llm import load_llm
+
+    rows = read_split(OUT / "dev.jsonl", split)
+    return knowledge_margins(load_llm(None), [r["text"] for r in rows], LLMCache(JUDGE_CACHE))
+
+
+def fit() -> dict:
+    """Combiner (on the tune items that pass the rules) and its threshold: the highest tune precision among
+    thresholds keeping >= 60% of the tune true items; the judge alone: Platt scaling on every tune row."""
+    rows = read_split(OUT / "dev.jsonl", "tune")
+    feats, passed = [], []
+    for row, margin in zip(rows, margins("tune"), strict=True):
+        kind, subject = kind_and_subject(row["text"], row["domain"])
+        feats.append(features(row["text"], kind, float(margin)))
+        passed.append(not knowledge_problems(row["text"], row["domain"], kind, subject))
+    labels = [r["label"] for r in rows]
+    combiner = fit_combiner([f for f, p in zip(feats, passed, strict=True) if p],
+                            [y for y, p in zip(labels, passed, strict=True) if p], COMBINER_KEYS)
+    judge_only = fit_combiner(feats, labels, ["margin"])
+    true = sum(labels)
+    best = (-1.0, THRESHOLDS[0])
+    for threshold in THRESHOLDS:
+        keep = [p and combiner.probability(f) >= threshold for f, p in zip(feats, passed, strict=True)]
+        hits = sum(k and y for k, y in zip(keep, labels, strict=True))
+        if sum(keep) and hits / true >= 0.6:
+            best = max(best, (hits / sum(keep), threshold), key=lambda b: b[0])
+    return {"COMBINER": combiner, "MIN_KNOWLEDGE": best[1], "tune_precision": round(best[0], 4),
+            "JUDGE_ONLY": judge_only}
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["candidates"]:
         OUT.mkdir(parents=True, exist_ok=True)
@@ -86,9 +129,14 @@ def main(argv: list[str]) -> int:
         print(f"{len(rows)} candidates -> {OUT / 'candidates.jsonl'}")
         return 0
     if argv[:1] == ["report"]:
+        judge = "--judge" in argv
         for split in ("tune", "report"):
-            report = evaluate_file(OUT / "dev.jsonl", split=split)
-            print(json.dumps({k: report[k] for k in ("split", "with_checks", "without_checks", "reasons")}))
+            report = evaluate_file(OUT / "dev.jsonl", split=split, margins=margins(split) if judge else None)
+            keys = ["split", "with_checks", "without_checks", "reasons"] + (["judge_only", "with_judge"] * judge)
+            print(json.dumps({k: report[k] for k in keys}, ensure_ascii=False))
+        return 0
+    if argv[:1] == ["fit"]:
+        print(fit())
         return 0
     print(__doc__, file=sys.stderr)
     return 2

@@ -1,4 +1,4 @@
-"""L4 subcommands of ``tier-assets``: ``evaluate-l4``.
+"""L4 subcommands of ``tier-assets``: ``evaluate-l4`` (``--judge``: with the LLM knowledge judge).
 
 ``add_l4_commands(subparsers, parents)`` registers them on the main CLI's argparse
 subparsers (``parents``: the options every command shares); each sets ``func`` to a
@@ -15,11 +15,33 @@ import sys
 from tier_assets.cli import UserError, common_options, existing_file
 
 
+def _judge_margins(path: str, split: str | None, cache_file: str | None) -> list[float | None]:
+    """The knowledge judge's margins for the rows ``evaluate_file`` reads ($TIER_ASSETS_LLM, else the embedded
+    model), through an LLM cache file so a re-run asks nothing."""
+    import os
+
+    from tier_assets.curation.l4.evaluate import read_split
+    from tier_assets.curation.l4.judge import knowledge_margins
+    from tier_assets.curation.llm_cache import LLMCache
+    from tier_assets.curation.models.llm import LLMConfig, load_llm
+
+    rows = read_split(path, split)
+    llm = load_llm(LLMConfig.from_json(os.environ.get("TIER_ASSETS_LLM", "")))
+    cache = LLMCache(cache_file) if cache_file else None
+    return knowledge_margins(llm, [r["text"] for r in rows], cache)
+
+
+def _summary(name: str, scores: dict) -> str:
+    return (f"{name}: precision {scores['precision']}, recall {scores['recall']} "
+            f"({scores['kept']} kept of {scores['n']}, {scores['true_items']} true)")
+
+
 def cmd_evaluate_l4(args: argparse.Namespace) -> int:
     from tier_assets.curation.l4.evaluate import LabelledFileError, evaluate_file
 
     try:
-        report = evaluate_file(args.labelled, split=args.split)
+        margins = _judge_margins(args.labelled, args.split, args.judge_cache) if args.judge else None
+        report = evaluate_file(args.labelled, split=args.split, margins=margins)
     except LabelledFileError as exc:
         raise UserError(str(exc)) from exc
     text = json.dumps(report, indent=2, ensure_ascii=False)
@@ -27,6 +49,9 @@ def cmd_evaluate_l4(args: argparse.Namespace) -> int:
         with open(args.out, "w", encoding="utf-8") as f:
             f.write(text + "\n")
     print(text)
+    names = ["without_checks", "with_checks"] + (["judge_only", "with_judge"] if args.judge else [])
+    for name in names:
+        print(_summary(name, report[name]["overall"]), file=sys.stderr)
     return 0
 
 
@@ -40,6 +65,11 @@ def add_l4_commands(subparsers: argparse._SubParsersAction,
                     help="JSONL with {text, domain, label: 0|1} per line (1 = a reliable knowledge item)")
     ev.add_argument("--split", default=None, help="only rows whose 'split' field is this (e.g. tune, report)")
     ev.add_argument("--out", default=None, help="also write the JSON report here")
+    ev.add_argument("--judge", action="store_true",
+                    help="also run the LLM knowledge judge: the judge alone and rules + judge, next to the rules")
+    ev.add_argument("--judge-cache", default=None,
+                    help="JSONL LLM cache for the judge's answers (bench/data/l4/knowledge_judge_cache.jsonl "
+                         "holds the dev set's)")
     ev.set_defaults(func=cmd_evaluate_l4)
 
 

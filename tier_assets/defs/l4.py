@@ -22,7 +22,7 @@ def l4_organized(context: AssetExecutionContext, config: RecipeOverrides, tier_s
     domain, batch = split_key(context.partition_key)
     settings = load_l4_settings(domain, config.parsed())  # invalid values fail here, before any work
     store = tier_store.store()
-    model = llm.get() if settings.llm_extraction else None
+    model = llm.get() if settings.llm_extraction or settings.knowledge_judge else None
     stats = build_stored_partition(store, domain, batch, model, embedder.get(), settings, context.log.info)
 
     def check_evidence() -> tuple[list[str], dict[str, int]]:

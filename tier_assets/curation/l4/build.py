@@ -5,7 +5,9 @@ then doc id) while the token budget lasts, and each batch's claims are judged
 right after it, so the judge is paid from the same budget and a run never
 extracts what it can no longer verify. Every item first passes the knowledge
 checks (``checks.py``: no opinions, fragments, context-bound or time-relative
-claims, promotion; free, so before the paid judge). Every item that is not kept
+claims, promotion; free, so before the paid judge); with ``knowledge_judge`` the
+items they pass are then judged by the LLM (``judge.py``, paid from the budget,
+``l4_check:not_knowledge``). Every item that is not kept
 goes to the rejected set with its stage and reason (extraction outputs that do
 not parse, claims without evidence, ``l4_check:<name>`` knowledge checks, failed
 verification); merged duplicates live on inside
@@ -34,6 +36,7 @@ from tier_assets.curation.l4.extract import (
     parse_extraction,
     rule_items,
 )
+from tier_assets.curation.l4.judge import NOT_KNOWLEDGE, judge_knowledge
 from tier_assets.curation.l4.organize import STAGE, item_record, organize
 from tier_assets.curation.l4.settings import L4Settings
 from tier_assets.curation.l4.verify import verify_items
@@ -98,6 +101,7 @@ class ExtractItems(RecordStage):
 
     def setup(self, models: Models) -> None:
         self.llm: LLM | None = models.llm if self.config.llm_extraction else None
+        self.judge_llm: LLM | None = models.llm if self.config.knowledge_judge else None
         self.models: dict[str, Any] = {"l4": {"llm": self.llm.model_id, "backend": self.llm.backend}
                                        if self.llm else {"llm": None, "backend": None}}
 
@@ -131,6 +135,11 @@ class ExtractItems(RecordStage):
                                     self.cache if llm else None)
         for item, reason, detail in failed:
             self._fail(rejected, item, reason, detail)
+        if self.judge_llm is None or not good:
+            return good
+        good, failed = judge_knowledge(good, self.judge_llm, self.config.min_knowledge, self.budget, self.cache)
+        for item, reason, detail in failed:
+            self._fail(rejected, item, reason, detail, CHECK_STAGE if reason == NOT_KNOWLEDGE else "l4_verify")
         return good
 
     def _extract_with_llm(self, pending: list[Doc], sources: dict[str, str], rejected: list[Doc]) -> list[Item]:

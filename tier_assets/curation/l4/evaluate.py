@@ -5,6 +5,9 @@ knowledge item; ``docs/l4-labelling.md``). The item's kind and subject are assig
 as the rule extractor would (``kind_and_subject``), the knowledge checks decide
 keep / reject, and the report gives precision and recall of "keep" overall, per
 kind and per domain, next to today's extractor without checks (everything kept).
+Given the knowledge judge's margins (``judge.knowledge_margins``), it also reports
+the judge alone (Platt-scaled margin >= 0.5, no rules) and the rules followed by
+the calibrated combiner (``judge.COMBINER`` >= ``judge.MIN_KNOWLEDGE``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from tier_assets.curation.l4.checks import MAX_ITEM_CHARS, knowledge_problems
 from tier_assets.curation.l4.extract import kind_and_subject
+from tier_assets.curation.l4.judge import JUDGE_ONLY, MIN_KNOWLEDGE, knowledge_probability
 from tier_assets.curation.schema import DOMAINS
 
 
@@ -66,32 +70,58 @@ def _breakdown(rows: list[dict[str, Any]], key: str, decision: str) -> dict[str,
     return {name: _scores(pairs) for name, pairs in sorted(groups.items())}
 
 
-def evaluate_rows(rows: list[dict[str, Any]], max_chars: int = MAX_ITEM_CHARS) -> dict[str, Any]:
-    """Checks vs no checks on labelled rows: overall, per kind and per domain, and the reasons for rejecting."""
-    judged = []
-    for row in rows:
-        kind, subject = kind_and_subject(row["text"], row["domain"])
-        problems = knowledge_problems(row["text"], row["domain"], kind, subject, max_chars)
-        judged.append({**row, "kind": kind, "checks": not problems, "all": True,
-                       "reason": problems[0].reason if problems else None})
+def _judged(row: dict[str, Any], margin: float | None, max_chars: int,
+            min_knowledge: float) -> dict[str, Any]:
+    """One row with every decision: rules, everything, and (given a margin) judge alone and rules + judge."""
+    kind, subject = kind_and_subject(row["text"], row["domain"])
+    problems = knowledge_problems(row["text"], row["domain"], kind, subject, max_chars)
+    out = {**row, "kind": kind, "checks": not problems, "all": True,
+           "reason": problems[0].reason if problems else None}
+    if margin is not None:
+        alone = knowledge_probability(row["text"], kind, margin, JUDGE_ONLY)
+        combined = knowledge_probability(row["text"], kind, margin)
+        out.update(judge_only=alone is None or alone >= 0.5,
+                   with_judge=not problems and (combined is None or combined >= min_knowledge),
+                   knowledge=None if combined is None else round(combined, 4))
+        if not problems and not out["with_judge"]:
+            out["reason"] = "l4_check:not_knowledge"
+    return out
+
+
+def evaluate_rows(rows: list[dict[str, Any]], max_chars: int = MAX_ITEM_CHARS,
+                  margins: list[float | None] | None = None, min_knowledge: float = MIN_KNOWLEDGE) -> dict[str, Any]:
+    """Checks vs no checks on labelled rows (and, given the judge's ``margins``, the judge alone and rules +
+    judge): overall, per kind and per domain, and the reasons for rejecting."""
+    judged = [_judged(row, None if margins is None else margins[i], max_chars, min_knowledge)
+              for i, row in enumerate(rows)]
+    decisions = [("with_checks", "checks"), ("without_checks", "all")]
+    if margins is not None:
+        decisions += [("judge_only", "judge_only"), ("with_judge", "with_judge")]
+    final = "with_judge" if margins is not None else "checks"
     report: dict[str, Any] = {}
-    for name, decision in (("with_checks", "checks"), ("without_checks", "all")):
+    for name, decision in decisions:
         report[name] = {"overall": _scores((r["label"], r[decision]) for r in judged),
                         "by_kind": _breakdown(judged, "kind", decision),
                         "by_domain": _breakdown(judged, "domain", decision)}
     report["reasons"] = dict(Counter(r["reason"] for r in judged if r["reason"]).most_common())
     report["rejected_true_items"] = [{"text": r["text"][:160], "domain": r["domain"], "reason": r["reason"]}
-                                     for r in judged if r["label"] and not r["checks"]][:20]
+                                     for r in judged if r["label"] and not r[final]][:20]
     report["kept_false_items"] = [{"text": r["text"][:160], "domain": r["domain"], "kind": r["kind"]}
-                                  for r in judged if not r["label"] and r["checks"]][:20]
+                                  for r in judged if not r["label"] and r[final]][:20]
     return report
 
 
-def evaluate_file(path: str | Path, split: str | None = None) -> dict[str, Any]:
-    """``evaluate_rows`` over a labelled file (only rows whose ``split`` field equals ``split``, when given)."""
+def read_split(path: str | Path, split: str | None = None) -> list[dict[str, Any]]:
+    """The labelled rows of ``path`` (only those whose ``split`` field equals ``split``, when given)."""
     rows = read_labelled(path)
     if split is not None:
         rows = [r for r in rows if r.get("split") == split]
         if not rows:
             raise LabelledFileError(f"{path}: no rows with split {split!r}")
-    return {"file": str(path), "split": split, **evaluate_rows(rows)}
+    return rows
+
+
+def evaluate_file(path: str | Path, split: str | None = None,
+                  margins: list[float | None] | None = None) -> dict[str, Any]:
+    """``evaluate_rows`` over a labelled file's ``split`` rows (``margins``: the judge's, one per such row)."""
+    return {"file": str(path), "split": split, **evaluate_rows(read_split(path, split), margins=margins)}

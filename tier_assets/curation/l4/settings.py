@@ -25,7 +25,12 @@ class L4Settings:
     left, and each extraction call keeps ``judge_reserve_tokens`` back for judging
     its claims; ``no_repeat_ngram`` is the local decoding loop guard, as in L3).
     Knowledge checks: an item longer than ``max_item_chars`` is rejected
-    (``l4_check:too_long``), as is one failing any rule of ``checks.py``.
+    (``l4_check:too_long``), as is one failing any rule of ``checks.py``. With
+    ``knowledge_judge``, an item the rules pass is read once by the LLM (paid from
+    ``budget_tokens``) and rejected as ``l4_check:not_knowledge`` when the calibrated
+    combiner of its margin and rule features (``judge.py``) is below ``min_knowledge``;
+    off by default: on the dev set it adds 0.02 precision on the report split and costs
+    recall on the tune split (docs/l4-labelling.md).
     Verification: an item's key terms must cover ``min_term_coverage`` of its evidence span, and an LLM item's calibrated entailment P(Yes) must reach
     ``min_entailment``. Organization: items of one kind whose embeddings have
     cosine >= ``merge_threshold`` are one item; the topic is the nearest topic
@@ -47,6 +52,8 @@ class L4Settings:
     min_sentence_chars: int = 25
     max_sentence_chars: int = 400
     max_item_chars: int = 600
+    knowledge_judge: bool = False
+    min_knowledge: float = 0.8
     min_term_coverage: float = 0.6
     judge: bool = True
     judge_calibrated: bool = True
@@ -65,7 +72,7 @@ class L4Settings:
         check_order(self, "min_sentence_chars", "max_sentence_chars")
         check_at_least_one(self, "max_item_chars")
         check_at_least_one(self, "records_per_batch", integer=True, optional=True)
-        check_fraction(self, "min_term_coverage", "min_entailment")
+        check_fraction(self, "min_term_coverage", "min_entailment", "min_knowledge")
         check_cosine(self, "merge_threshold", "topic_min_similarity")
 
 
