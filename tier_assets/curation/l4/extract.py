@@ -18,6 +18,7 @@ Two extractors:
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,13 @@ class Item:
     term: str | None = None
     verification: dict[str, Any] = field(default_factory=dict)
     subject: str | None = None  # the term or entity the item is about (code: the qualified name)
+    source_sha256: str | None = None  # of the evidence document's whole text when the item was extracted
+
+    def question(self) -> str | None:
+        """A Q&A item's question (what the SFT export asks); None for every other kind."""
+        if self.kind == "qa" and self.text.startswith("Q: ") and " A: " in self.text:
+            return self.text[3:].split(" A: ", 1)[0].strip() or None
+        return None
 
     def claim(self) -> str:
         """What the item asserts about its subject: a docstring's summary, a Q&A's answer, else the whole text."""
@@ -74,7 +82,9 @@ class Item:
         return self.text
 
     def pointer(self) -> dict[str, Any]:
-        return {"doc_id": self.doc_id, "tier": self.tier, "start": self.start, "end": self.end, "text": self.cited}
+        """The evidence pointer; with the source's hash, so an item of a document changed since is stale."""
+        pointer = {"doc_id": self.doc_id, "tier": self.tier, "start": self.start, "end": self.end, "text": self.cited}
+        return pointer if self.source_sha256 is None else {**pointer, "source_sha256": self.source_sha256}
 
 
 # ---------------------------------------------------------------------------------------------- text helpers
@@ -250,7 +260,13 @@ def _item(doc: Doc, kind: str, text: str, start: int, end: int, method: str, ter
           subject: str | None = None) -> Item:
     source = doc["text"]
     return Item(kind, " ".join(text.split()), str(doc["doc_id"]), str(doc.get("tier") or ""), str(doc["domain"]),
-                str(doc["batch"]), start, end, source[start:end], method, term, subject=subject or term)
+                str(doc["batch"]), start, end, source[start:end], method, term, subject=subject or term,
+                source_sha256=text_sha256(source))
+
+
+def text_sha256(text: str) -> str:
+    """The hash an evidence pointer keeps of its whole source text (``verify.pointer_problems`` compares it)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def mask_formulas(text: str) -> str:

@@ -73,7 +73,8 @@ _TOPIC_CACHE: dict[tuple[str, str], tuple[list[str], np.ndarray]] = {}
 
 
 def item_record(item: Item, models: dict[str, Any]) -> Doc:
-    """An L4 record holding one verified item and its single evidence pointer."""
+    """An L4 record holding one verified item and its single evidence pointer (a Q&A also its ``question``)."""
+    question = item.question()
     return {
         "doc_id": derive_doc_id("L4", [item.doc_id],
                                 variant=f"{item.kind}:{item.start}:{item.end}:{stable_id(item.text)}"),
@@ -81,7 +82,8 @@ def item_record(item: Item, models: dict[str, Any]) -> Doc:
         "title": item.subject or item.term,
         "signals": {STAGE: {"kind": item.kind, "subject": item.subject, "claim": item.claim(),
                             "evidence": [item.pointer()], "support": 1, "members": 1,
-                            "methods": [item.method], "term": item.term, "verification": item.verification}},
+                            "methods": [item.method], "term": item.term, "verification": item.verification,
+                            **({"question": question} if question else {})}},
         "models": dict(models),
     }
 

@@ -23,10 +23,11 @@ from tier_assets.curation.l4.build import L4Stats, build_l4_partition
 from tier_assets.curation.l4.index import L4Index
 from tier_assets.curation.l4.organize import organize
 from tier_assets.curation.l4.settings import L4Settings
-from tier_assets.curation.l4.verify import evidence_problems
+from tier_assets.curation.l4.verify import STALE, evidence_problems, without_stale_evidence
 from tier_assets.curation.llm_cache import LLMCache, cache_path
 from tier_assets.curation.models.embedder import Embedder
 from tier_assets.curation.models.llm import LLM
+from tier_assets.curation.pipeline import Doc
 from tier_assets.curation.stats import run_sql
 from tier_assets.curation.storage import PartitionRef, TierStore
 
@@ -91,14 +92,37 @@ def evidence_check(store: TierStore, domain: str, batch: str) -> EvidenceReport:
     return EvidenceReport(len(items), len(pointers), problems)
 
 
+def fresh_records(store: TierStore) -> tuple[list[Doc], list[str]]:
+    """The L4 records of every partition, each with only the pointers whose source document has not changed
+    since extraction, and the ids of the records left with none (``stale_evidence``: never indexed)."""
+    records: list[Doc] = []
+    stale: list[str] = []
+    for ref in store.partitions("L4"):
+        part = store.read_docs(ref)
+        ids = {str(p.get("doc_id")) for r in part for p in (r["signals"].get("l4") or {}).get("evidence") or []}
+        texts = source_texts(store, ids, ref.domain, ref.batch)
+        for record in part:
+            fresh = without_stale_evidence(record, texts)
+            if fresh is None:
+                stale.append(str(record["doc_id"]))
+            else:
+                records.append(fresh)
+    return records, stale
+
+
 def build_index(store: TierStore, embedder: Embedder, config: L4Settings | None = None,
                 kind: str = "auto") -> tuple[L4Index, dict[str, Any]]:
-    """Merge the L4 items of every partition (across batches) and write the index under ``index/l4``."""
-    records = [d for ref in store.partitions("L4") for d in store.read_docs(ref)]
+    """Merge the L4 items of every partition (across batches) and write the index under ``index/l4``.
+
+    Items whose every evidence document changed after extraction are left out (``stale_evidence`` in the stats);
+    re-materializing their L4 partition extracts them again from the new text.
+    """
+    records, stale = fresh_records(store)
     merged, stats = organize(records, embedder, config or L4Settings())
     index = L4Index.build(merged, embedder, kind=kind)
     index.save(index_dir(store))
-    return index, {**stats, "index": index.settings, "items": len(index), "path": str(index_dir(store))}
+    return index, {**stats, "index": index.settings, "items": len(index), "path": str(index_dir(store)),
+                   STALE: len(stale), "stale_items": stale[:20]}
 
 
 def ask(store: TierStore, question: str, embedder: Embedder, k: int = 5) -> list[dict[str, Any]]:

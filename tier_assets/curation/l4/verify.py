@@ -1,7 +1,9 @@
 """L4 verification: an item is kept only if its evidence pointer resolves and supports it.
 
-Checks, cheapest first: the span lies inside the source and its text is exactly
-the cited text (``span_mismatch``); the item's key terms are present in the span
+Checks, cheapest first: the span lies inside the source (never across into
+another document) and its text is exactly the cited text, and the source's text
+still has the hash recorded at extraction (``span_mismatch``; a stored item whose
+source changed since is ``stale_evidence``); the item's key terms are present in the span
 (``terms_missing``); for LLM items, the judge's calibrated P(Yes) that the span
 entails the item (``not_entailed``; ``budget_exhausted`` when the budget cannot
 pay). Rule items cite their own source words, so the judge is not paid for them.
@@ -17,12 +19,14 @@ from typing import Any
 
 from tier_assets.curation.l3.budget import TokenBudget
 from tier_assets.curation.l3.verify import judge_pairs
-from tier_assets.curation.l4.extract import Item, term_coverage
+from tier_assets.curation.l4.extract import Item, term_coverage, text_sha256
 from tier_assets.curation.l4.settings import L4Settings
 from tier_assets.curation.llm_cache import LLMCache
 from tier_assets.curation.models.llm import LLM
 from tier_assets.curation.pipeline import Doc
 from tier_assets.curation.schema import loads
+
+STALE = "stale_evidence"
 
 
 def pointer_problems(pointer: Mapping[str, Any], source_text_by_id: Mapping[str, str]) -> list[str]:
@@ -35,11 +39,21 @@ def pointer_problems(pointer: Mapping[str, Any], source_text_by_id: Mapping[str,
     if not (isinstance(start, int) and isinstance(end, int)) or isinstance(start, bool) or isinstance(end, bool):
         return [f"evidence span of {doc_id} is not a pair of integers: {start!r}, {end!r}"]
     if not 0 <= start < end <= len(source):
-        return [f"evidence span [{start}, {end}) of {doc_id} is outside its text (length {len(source)})"]
+        return [f"evidence span [{start}, {end}) of {doc_id} is outside its text (length {len(source)}): "
+                "a span never crosses into another document"]
     if source[start:end] != cited:
         return [f"evidence span [{start}, {end}) of {doc_id} reads {source[start:end][:60]!r}, "
                 f"not the cited {str(cited)[:60]!r}"]
+    if is_stale(pointer, source):
+        return [f"{STALE}: evidence doc {doc_id} changed after extraction (its text no longer has the hash "
+                f"{str(pointer.get('source_sha256'))[:12]}...)"]
     return []
+
+
+def is_stale(pointer: Mapping[str, Any], source: str) -> bool:
+    """The pointer keeps the hash of its source's text and the source's text has changed since."""
+    recorded = pointer.get("source_sha256")
+    return recorded is not None and recorded != text_sha256(source)
 
 
 def evidence_problems(item: Doc, source_text_by_id: Mapping[str, str]) -> list[str]:
@@ -50,6 +64,23 @@ def evidence_problems(item: Doc, source_text_by_id: Mapping[str, str]) -> list[s
     if not evidence:
         return [f"L4 item {item.get('doc_id')} has no evidence pointer"]
     return [p for pointer in evidence for p in pointer_problems(pointer, source_text_by_id)]
+
+
+def without_stale_evidence(item: Doc, source_text_by_id: Mapping[str, str]) -> Doc | None:
+    """The L4 record with only the pointers whose source is still the text they were extracted from (support and
+    parent ids recounted), or None when none is left: the item is ``stale_evidence`` and must not be kept."""
+    signals = item.get("signals")
+    signals = dict(signals if isinstance(signals, dict) else loads(signals))
+    l4 = dict(signals.get("l4") or {})
+    fresh = [p for p in l4.get("evidence") or []
+             if p.get("doc_id") in source_text_by_id and not is_stale(p, source_text_by_id[p["doc_id"]])]
+    if len(fresh) == len(l4.get("evidence") or []):
+        return item
+    if not fresh:
+        return None
+    doc_ids = sorted({str(p["doc_id"]) for p in fresh})
+    signals["l4"] = {**l4, "evidence": fresh, "support": len(doc_ids)}
+    return {**item, "parent_ids": doc_ids, "signals": signals}
 
 
 def verify_items(items: Sequence[Item], source_text_by_id: Mapping[str, str], llm: LLM | None,
