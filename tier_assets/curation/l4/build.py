@@ -10,9 +10,9 @@ items they pass are then judged by the LLM (``judge.py``, paid from the budget,
 ``l4_check:not_knowledge``). Every item that is not kept
 goes to the rejected set with its stage and reason (extraction outputs that do
 not parse, claims without evidence, ``l4_check:<name>`` knowledge checks, failed
-verification); merged duplicates live on inside
-their kept record (``members`` and ``evidence``), so extracted items = sum of
-``members`` over kept records + rejected items.
+verification, ``l4_conflict``); merged duplicates live on inside
+their record (``members`` and ``evidence``), so extracted items = sum of
+``members`` over kept and conflict-rejected records + the other rejected items.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tier_assets.curation.l3.budget import TokenBudget, prompt_tokens
 from tier_assets.curation.l3.prompts import code_language
 from tier_assets.curation.l3.refine import rank_by_score, source_span
 from tier_assets.curation.l4.checks import CHECK_STAGE, screen_items
+from tier_assets.curation.l4.consistency import check_consistency
 from tier_assets.curation.l4.extract import (
     EXTRACT_PROMPT_VERSION,
     Item,
@@ -211,27 +212,35 @@ class RankSources(PartitionStep):
 
 
 class OrganizeItems(PartitionStep):
-    """Merges duplicate items of the partition and tags topics (needs every item at once)."""
+    """Merges duplicate items of the partition, tags topics, then links and resolves conflicting items
+    (``consistency.py``; needs every item at once). With ``conflict_judge`` the LLM is paid from ``budget``."""
 
     name = "l4_organize"
     resources = Resources(cpus=1.0, memory_gb=2.0, models=("embedder",))
 
-    def __init__(self, config: L4Settings):
-        self.config = config
+    def __init__(self, config: L4Settings, budget: TokenBudget | None = None, cache: LLMCache | None = None):
+        self.config, self.budget, self.cache = config, budget, cache
         self.stats: dict[str, Any] = {}
+        self.consistency: dict[str, Any] = {}
 
     def setup(self, models: Models) -> None:
         self.embedder: Embedder = models.require("embedder", self.name)
+        self.llm: LLM | None = models.llm if self.config.conflict_judge else None
 
     def run(self, docs: list[Doc]) -> StepResult:
-        kept, self.stats = organize(docs, self.embedder, self.config)
-        return StepResult(kept, [])
+        merged, self.stats = organize(docs, self.embedder, self.config)
+        vectors = self.embedder.encode([r["text"] for r in merged]) if self.llm is not None and merged else None
+        kept, rejected, self.consistency = check_consistency(
+            merged, self.llm, vectors, self.config.conflict_neighbour, self.config.min_contradiction, self.cache,
+            self.budget)
+        return StepResult(kept, rejected)
 
 
 def l4_stages(config: L4Settings, cache: LLMCache | None = None,
               progress: Callable[[str], None] | None = None) -> list[RecordStage | PartitionStep]:
     """L4 as a list of stages: rank the sources, extract and verify per document, organize the partition."""
-    return [RankSources(), ExtractItems(config, cache, progress), OrganizeItems(config)]
+    extract = ExtractItems(config, cache, progress)
+    return [RankSources(), extract, OrganizeItems(config, extract.budget, cache)]
 
 
 @dataclass
@@ -256,6 +265,7 @@ class L4Stats:
     merged: int
     support: dict[str, int]
     topics: dict[str, int]
+    consistency: dict[str, Any]
     seconds: float
     prompt_version: str
     llm_cache: dict[str, Any] | None
@@ -288,7 +298,7 @@ def build_l4_partition(source_docs: Sequence[Doc], llm: LLM | None, embedder: Em
         **extract.budget.report(), budget_exhausted=extract.exhausted,  # type: ignore[arg-type]
         items_in=organizer.stats.get("items_in", 0), records_out=organizer.stats.get("records_out", 0),
         merged=organizer.stats.get("merged", 0), support=organizer.stats.get("support", {}),
-        topics=organizer.stats.get("topics", {}), seconds=round(time.perf_counter() - started, 3),
+        topics=organizer.stats.get("topics", {}), consistency=organizer.consistency, seconds=round(time.perf_counter() - started, 3),
         prompt_version=EXTRACT_PROMPT_VERSION, llm_cache=cache.report() if cache else None, stages=pipeline.stats,
     )
     return result.kept, result.rejected, stats

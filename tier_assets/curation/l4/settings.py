@@ -34,7 +34,11 @@ class L4Settings:
     Verification: an item's key terms must cover ``min_term_coverage`` of its evidence span, and an LLM item's calibrated entailment P(Yes) must reach
     ``min_entailment``. Organization: items of one kind whose embeddings have
     cosine >= ``merge_threshold`` are one item; the topic is the nearest topic
-    label, or "other" below ``topic_min_similarity``.
+    label, or "other" below ``topic_min_similarity``. Consistency (``consistency.py``):
+    items the rules find contradictory are linked and the less supported one rejected
+    (``l4_conflict``; a tie rejects both); with ``conflict_judge`` the LLM is also asked
+    about same-subject pairs and embedding neighbours (cosine >= ``conflict_neighbour``)
+    the rules cannot tell, P(No) >= ``min_contradiction`` being a conflict (paid from the budget).
     """
 
     rule_extraction: bool = True
@@ -59,6 +63,9 @@ class L4Settings:
     judge_calibrated: bool = True
     min_entailment: float = 0.5
     merge_threshold: float = 0.9
+    conflict_judge: bool = False
+    conflict_neighbour: float = 0.8
+    min_contradiction: float = 0.9
     topic_min_similarity: float = 0.15
     records_per_batch: int | None = None
 
@@ -72,8 +79,8 @@ class L4Settings:
         check_order(self, "min_sentence_chars", "max_sentence_chars")
         check_at_least_one(self, "max_item_chars")
         check_at_least_one(self, "records_per_batch", integer=True, optional=True)
-        check_fraction(self, "min_term_coverage", "min_entailment", "min_knowledge")
-        check_cosine(self, "merge_threshold", "topic_min_similarity")
+        check_fraction(self, "min_term_coverage", "min_entailment", "min_knowledge", "min_contradiction")
+        check_cosine(self, "merge_threshold", "topic_min_similarity", "conflict_neighbour")
 
 
 def load_l4_settings(domain: str, overrides: dict[str, Any] | None = None) -> L4Settings:

@@ -20,6 +20,7 @@ from typing import Any
 
 from tier_assets.curation.catalog import connect
 from tier_assets.curation.l4.build import L4Stats, build_l4_partition
+from tier_assets.curation.l4.consistency import CONFLICT, check_consistency, unlinked_conflicts
 from tier_assets.curation.l4.index import L4Index
 from tier_assets.curation.l4.organize import organize
 from tier_assets.curation.l4.settings import L4Settings
@@ -115,14 +116,23 @@ def build_index(store: TierStore, embedder: Embedder, config: L4Settings | None 
     """Merge the L4 items of every partition (across batches) and write the index under ``index/l4``.
 
     Items whose every evidence document changed after extraction are left out (``stale_evidence`` in the stats);
-    re-materializing their L4 partition extracts them again from the new text.
+    re-materializing their L4 partition extracts them again from the new text. Conflicts between items of
+    different batches are resolved by the same policy as in a partition (``l4_conflict``: left out).
     """
     records, stale = fresh_records(store)
     merged, stats = organize(records, embedder, config or L4Settings())
-    index = L4Index.build(merged, embedder, kind=kind)
+    kept, conflicting, consistency = check_consistency(merged)  # across batches: the rules' policy again
+    index = L4Index.build(kept, embedder, kind=kind)
     index.save(index_dir(store))
     return index, {**stats, "index": index.settings, "items": len(index), "path": str(index_dir(store)),
-                   STALE: len(stale), "stale_items": stale[:20]}
+                   STALE: len(stale), "stale_items": stale[:20], CONFLICT: len(conflicting),
+                   "conflicts": consistency["conflicts"]}
+
+
+def conflict_check(store: TierStore, domain: str, batch: str) -> tuple[int, list[str]]:
+    """The partition's kept items, as written: (items, kept pairs the rules find in conflict without a link)."""
+    items = store.read_docs(PartitionRef("L4", domain, batch))
+    return len(items), unlinked_conflicts(items)
 
 
 def ask(store: TierStore, question: str, embedder: Embedder, k: int = 5) -> list[dict[str, Any]]:
