@@ -4,8 +4,9 @@
 One local Ray (2 CPUs, started by ``ray.init``) serves the module. The tiers run through
 their own runners (``run_l1_partition``, ``run_l2_partition``) with
 ``TIER_ASSETS_ENGINE`` switched between ``local`` and ``ray``, on the demo's en and code
-data. Semantic dedup is off: it is a partition step, so it runs in the driver in both
-modes and would only add the same MiniLM minutes to each.
+data. Semantic dedup is off: its embeddings would only add the same MiniLM minutes to
+each mode. Dedup on Ray (signatures on actors, band buckets by a group-by) is checked
+against local mode at the step, on small blocks so that buckets span blocks.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[cluster]'")
@@ -24,13 +27,17 @@ ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.
 from tier_assets.curation.engines import engine_from_env
 from tier_assets.curation.engines.local import LocalEngine
 from tier_assets.curation.engines.ray import RayEngine, RayPipeline
+from tier_assets.curation.engines.ray_dedup import candidates_on_ray
 from tier_assets.curation.l0 import ingest_partition
+from tier_assets.curation.l1.dedup import Dedup, DedupConfig, compute_signatures
+from tier_assets.curation.l1.dedup.clusters import band_keys, lsh_candidates
+from tier_assets.curation.l1.dedup.signatures import matrix
 from tier_assets.curation.l1.settings import load_l1_settings
 from tier_assets.curation.l1.tier import from_l0, l1_stages, run_l1_partition
 from tier_assets.curation.l2.distill import Seed, distill
 from tier_assets.curation.l2.settings import L2Settings
 from tier_assets.curation.l2.tier import run_l2_partition
-from tier_assets.curation.pipeline import Doc, Pipeline, RecordStage, Resources, StepResult
+from tier_assets.curation.pipeline import Doc, Models, Pipeline, RecordStage, Resources, StepResult
 from tier_assets.curation.schema import derive_doc_id
 from tier_assets.curation.sources import expand, load_registry
 from tier_assets.curation.storage import PartitionRef, TierStore
@@ -212,3 +219,110 @@ def test_the_engine_setting() -> None:
     assert isinstance(ray_engine.pipeline([WantsGPU()], 3), RayPipeline)
     with pytest.raises(ValueError, match="TIER_ASSETS_ENGINE='spark': known engines are"):
         engine_from_env({"TIER_ASSETS_ENGINE": "spark"})
+
+
+MINHASH = DedupConfig(semantic=False)
+
+
+def decided(result: StepResult) -> tuple[list[str], list[tuple[str, str, str, str, str]]]:
+    """Kept ids, and per rejected document its id, stage, reason, detail and cluster (the kept twin)."""
+    return ([d["doc_id"] for d in result.kept],
+            [(d["doc_id"], d["stage"], d["reason"], d["detail"], d["signals"]["dedup"]["dup_cluster"])
+             for d in result.rejected])
+
+
+def dedup_both_ways(docs: list[Doc], earlier: list, block: int) -> tuple[tuple, tuple, Dedup]:
+    """The Dedup step on copies of ``docs``, local and on Ray (blocks of ``block``); the Ray step for its signatures."""
+    local_step, ray_step = Dedup(MINHASH, earlier), Dedup(MINHASH, earlier)
+    local = Pipeline([local_step]).run(copy.deepcopy(docs), models=Models())
+    on_ray = RayEngine().pipeline([ray_step], block).run(copy.deepcopy(docs), models=Models())
+    assert ray_step.signatures is not None and ray_step.signatures.equals(local_step.signatures, check_metadata=True)
+    return decided(local), decided(on_ray), ray_step
+
+
+def near_copy(doc: Doc, i: int) -> Doc:
+    """The document with one word changed and its last tenth cut (Jaccard ~0.85 at 5-word shingles)."""
+    words = doc["text"].split()
+    words[len(words) // 3] = f"changed{i}"
+    return {**doc, "doc_id": f"{doc['doc_id']}-near{i}", "text": " ".join(words[:len(words) * 9 // 10])}
+
+
+def test_distributed_minhash_on_a_demo_partition_equals_local(demo_l0: dict[str, list[Doc]]) -> None:
+    """b2 repeats part of b1 and adds near copies of its own documents; dedup of b2 against b1, blocks of 16."""
+    docs = [from_l0(d) for d in demo_l0["en"]]
+    b1 = as_batch(docs[:80], "b1")
+    b2 = as_batch(docs[40:120], "b2")
+    b2 += [near_copy(d, i) for i, d in enumerate(b2[45:55])]
+    earlier = [compute_signatures(b1, MINHASH)]
+    local, on_ray, step = dedup_both_ways(b2, earlier, 16)
+    assert on_ray == local
+    reasons = {r[2] for r in local[1]}
+    assert reasons == {"exact_duplicate", "near_duplicate"}, reasons
+    assert sum(r[4] in {d["doc_id"] for d in b1} for r in local[1]) >= 35  # the repeats name their twin in b1
+    # the band buckets themselves: the group-by gives exactly the local candidate pairs
+    sigs = matrix(pa.concat_tables([earlier[0], step.signatures])["minhash"], MINHASH.num_perm, np.uint32, "minhash")
+    want = lsh_candidates(sigs, MINHASH.bands, MINHASH.rows, MINHASH.seed)
+    got = candidates_on_ray(sigs, MINHASH.bands, MINHASH.rows, MINHASH.seed, block_size=16, workers=2, retries=0)
+    assert len(want[0]) > 40 and all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
+
+
+def test_dedup_on_ray_the_earlier_batch_wins_in_either_order(demo_l0: dict[str, list[Doc]]) -> None:
+    """Batches "b1" and "b2" share 20 documents; deciding b2 first or b1 first, b1 keeps them and b2 rejects them."""
+    docs = [from_l0(d) for d in demo_l0["code"]][:60]
+    b1, b2 = as_batch(docs[:40], "b1"), as_batch(docs[20:60], "b2")
+    sigs = {"b1": compute_signatures(b1, MINHASH), "b2": compute_signatures(b2, MINHASH)}
+    engine = RayEngine()
+
+    def decide(batch: list[Doc], earlier: list) -> tuple:
+        return decided(engine.pipeline([Dedup(MINHASH, earlier)], 16).run(copy.deepcopy(batch), models=Models()))
+
+    b2_first = decide(b2, [sigs["b1"]])
+    b1_after = decide(b1, [sigs["b2"]])  # a later batch's signatures are there, and must not count
+    assert b1_after == decide(b1, [])
+    assert decide(b2, [sigs["b1"], sigs["b2"]]) == b2_first
+    b1_ids = {d["doc_id"] for d in b1}
+    shared = [r for r in b2_first[1] if r[4] in b1_ids]
+    assert len(shared) >= 20
+    assert {r[4] for r in shared} <= set(b1_after[0])  # every twin b2 names is kept by b1
+
+
+def test_near_duplicates_whose_band_buckets_span_blocks_are_found(demo_l0: dict[str, list[Doc]]) -> None:
+    """A hand-made set: three near copies of one document and two of another, spread over blocks of 4."""
+    long_docs = sorted((from_l0(d) for d in demo_l0["en"]), key=lambda d: -len(d["text"].split()))[:8]
+    a, b, *others = as_batch(long_docs, "b1")
+    docs = [a, *others[:3], near_copy(a, 1), *others[3:], near_copy(b, 1), b, near_copy(a, 2), near_copy(b, 2),
+            near_copy(a, 3)]
+    blocks = [[d["doc_id"] for d in docs[i:i + 4]] for i in range(0, len(docs), 4)]
+    local, on_ray, step = dedup_both_ways(docs, [], 4)
+    assert on_ray == local
+    assert {(r[0], r[2], r[4]) for r in on_ray[1]} == {
+        (f"{a['doc_id']}-near1", "near_duplicate", a["doc_id"]), (f"{a['doc_id']}-near2", "near_duplicate", a["doc_id"]),
+        (f"{a['doc_id']}-near3", "near_duplicate", a["doc_id"]), (b["doc_id"], "near_duplicate", f"{b['doc_id']}-near1"),
+        (f"{b['doc_id']}-near2", "near_duplicate", f"{b['doc_id']}-near1")}
+    # a and its near copies share a band bucket although they sit in different blocks
+    sigs = matrix(step.signatures["minhash"], MINHASH.num_perm, np.uint32, "minhash")
+    keys = np.stack([band_keys(sigs, band, MINHASH.rows, MINHASH.seed) for band in range(MINHASH.bands)], axis=1)
+    at = {d["doc_id"]: i for i, d in enumerate(docs)}
+    near = at[f"{a['doc_id']}-near3"]
+    assert (keys[at[a["doc_id"]]] == keys[near]).any()
+    assert not any(a["doc_id"] in blk and f"{a['doc_id']}-near3" in blk for blk in blocks)
+
+
+@pytest.mark.heavy  # ~70 s on 2 busy cores: MiniLM loads in the driver and in the actor
+def test_semantic_dedup_on_ray_embeds_on_an_actor_and_decides_as_local(demo_l0: dict[str, list[Doc]]) -> None:
+    """Embeddings come from the embedder built in a Ray actor; FAISS runs in the driver; same decisions."""
+    from tier_assets.curation.models.embedder import get_embedder
+
+    config = DedupConfig()
+    docs = [from_l0(d) for d in demo_l0["en"][:12]]
+    docs += [near_copy(d, i) for i, d in enumerate(docs[:2])] + [{**docs[5], "doc_id": "copy-of-5"}]
+    models = Models(embedder=get_embedder())
+    local_step, ray_step = Dedup(config), Dedup(config)
+    local = decided(Pipeline([local_step]).run(copy.deepcopy(docs), models=models))
+    on_ray = decided(RayEngine(workers=1).pipeline([ray_step], 6).run(copy.deepcopy(docs), models=models))
+    assert on_ray == local and len(local[1]) >= 3
+    ours, theirs = ray_step.signatures, local_step.signatures
+    assert ours.drop_columns(["embedding"]).equals(theirs.drop_columns(["embedding"]), check_metadata=True)
+    vectors = [np.array(t["embedding"].to_pylist(), np.float32) for t in (ours, theirs)]
+    assert vectors[0].shape == (len(docs), 3 * 384)
+    assert np.abs(vectors[0] - vectors[1]).max() < 1e-5  # batched MiniLM differs by ~1e-7

@@ -8,7 +8,8 @@ operator is an actor pool: ``setup`` runs once per actor, with models built in t
 by a picklable ``ModelsFactory``, and the stages' own state (the language-id model, the
 decontamination index: ~90 MB pickled for L1) is unpickled once per actor, not once per
 batch as tasks would. Partition steps (dedup, selection) need every document and run
-here on the collected records. Output is put back in input order, and written into the
+here on the collected records; dedup sends its signatures and band buckets back out to the
+cluster (``ray_dedup.py``) and decides here. Output is put back in input order, and written into the
 caller's documents as the local runner does, so both engines return the same thing.
 """
 
@@ -28,7 +29,9 @@ import ray
 import ray.data
 
 from tier_assets.curation.engines.models import ModelsFactory
+from tier_assets.curation.engines.ray_dedup import run_dedup
 from tier_assets.curation.engines.stream import Chain, collect, input_blocks, run_chain
+from tier_assets.curation.l1.dedup import Dedup
 from tier_assets.curation.pipeline import (
     Doc,
     Models,
@@ -198,7 +201,14 @@ class RayPipeline:
 
     def _run_step(self, step: PartitionStep, docs: list[Doc], rejected: list[Doc], progress: Progress | None) -> list[Doc]:
         start = time.perf_counter()
-        result = step.run(docs)
+        if isinstance(step, Dedup):  # signatures and band buckets on the cluster, the same decisions (ray_dedup.py)
+            self.engine.connect()
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated", category=DeprecationWarning)
+                result = run_dedup(step, docs, self.batch_size or DEFAULT_BATCH, self.engine.workers, _RETRIES,
+                                   progress)
+        else:
+            result = step.run(docs)
         s = self.stats[step.name]
         s.add(len(docs), len(result.kept), len(result.rejected), time.perf_counter() - start)
         if progress:
