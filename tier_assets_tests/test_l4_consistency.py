@@ -22,7 +22,7 @@ from tier_assets.curation.l4.consistency import (
     unlinked_conflicts,
 )
 from tier_assets.curation.l4.settings import L4Settings
-from tier_assets.curation.l4.tier import conflict_check
+from tier_assets.curation.l4.tier import build_index, build_stored_partition, conflict_check
 from tier_assets.curation.storage import PartitionRef, TierStore
 
 ADAMA = ["Leland Adama is a Final Five Cylon.", "Leland Adama is a Human/Cylon Hybrid.",
@@ -111,3 +111,19 @@ def test_the_llm_judges_what_the_rules_cannot_tell(llm):
     assert stats["judged_pairs"] == 1 and [r["doc_id"] for r in kept] == ["3"] and len(rejected) == 2
     assert budget.by_kind["contradiction"] > 0
     assert check_consistency(records, llm, None, min_contradiction=0.0, budget=TokenBudget(0))[2]["rejected"] == 0
+
+
+def test_the_index_resolves_conflicts_across_batches(tmp_path: Path, embedder):
+    store = TierStore(tmp_path / "data")
+    tail = " He appears in the reimagined series."
+    store.write(PartitionRef("L2", "en", "b1"), [_doc("a1", ADAMA[0] + tail), _doc("a2", ADAMA[0] + " Indeed.")])
+    store.write(PartitionRef("L2", "en", "b2"), [{**_doc("c1", ADAMA[2] + tail), "batch": "b2"}])
+    for batch in ("b1", "b2"):
+        build_stored_partition(store, "en", batch, None, embedder, L4Settings(llm_extraction=False))
+        assert conflict_check(store, "en", batch)[1] == []  # within one batch there is nothing to link
+    index, stats = build_index(store, embedder)
+    assert stats["l4_conflict"] == 1 and stats["conflicts"] == 1 and len(index) == 1
+    (hit,) = index.search("Leland Adama", 1)
+    (other,) = store.read_docs(PartitionRef("L4", "en", "b2"))
+    assert hit.item["text"] == ADAMA[0] and hit.item["support"] == 2 and hit.item["subject"] == "Leland Adama"
+    assert hit.item["conflicts_with"] == [other["doc_id"]]

@@ -48,7 +48,8 @@ def sidecar_item(record: Doc) -> dict[str, Any]:
     signals = record.get("signals")
     l4 = (signals if isinstance(signals, dict) else loads(signals)).get("l4") or {}
     return {"doc_id": record["doc_id"], "domain": record["domain"], "batch": record["batch"], "text": record["text"],
-            "kind": l4.get("kind"), "topic": l4.get("topic"), "support": l4.get("support"),
+            "kind": l4.get("kind"), "subject": l4.get("subject"), "topic": l4.get("topic"),
+            "support": l4.get("support"), "conflicts_with": l4.get("conflicts_with") or [],
             "evidence": l4.get("evidence") or [], "parent_ids": list(record.get("parent_ids") or [])}
 
 
