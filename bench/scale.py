@@ -10,7 +10,14 @@ labels, then selects. Wall time includes starting the actors (imports, the stage
 state), which is the overhead a small partition pays; per-stage docs/s are per worker
 (stage seconds summed over workers). ``ray.init`` itself is reported apart.
 
+``--dedup`` measures MinHash dedup alone (``engines/ray_dedup.py``) on the corpus as one
+batch deciding against an earlier one (its first half): documents/s of the signatures,
+of the band buckets (candidate pairs) and of the whole step, local vs Ray with 2 workers,
+each Ray figure cold (worker processes starting) and warm (a second run), and the
+driver's peak RSS. Figures go to ``bench/out/scale_dedup.json``.
+
     python bench/scale.py [--docs 300 3000] [--batch 250]
+    python bench/scale.py --dedup [--docs 2000 20000] [--batch 1000]
 """
 
 from __future__ import annotations
@@ -93,16 +100,93 @@ def timed(pipeline, docs: list, models, rss: dict[str, float]) -> tuple[list, di
                                                           for n, s in pipeline.stats.items()}}
 
 
+def dedup_one(path: Path, mode: str, batch: int) -> dict:
+    """Signatures, candidate pairs and the whole MinHash dedup step, in this process, local or on Ray."""
+    import gzip
+
+    import numpy as np
+    import pyarrow as pa
+
+    from tier_assets.curation.l1.dedup import Dedup, DedupConfig, compute_signatures
+    from tier_assets.curation.l1.dedup.clusters import lsh_candidates
+    from tier_assets.curation.l1.dedup.signatures import matrix
+
+    config = DedupConfig(semantic=False)
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    half = len(rows) // 2
+    earlier_docs = [{"doc_id": f"a{i}", "batch": "a", "text": r["text"]} for i, r in enumerate(rows[:half])]
+    docs = [{"doc_id": f"b{i}", "batch": "b", "text": r["text"]} for i, r in enumerate(rows[half:])]
+    earlier = [compute_signatures(earlier_docs, config)]
+    out: dict = {"mode": mode, "docs": len(docs), "prefix_docs": len(docs) + half}
+    if mode == "local":
+        steps = {"signatures": lambda: compute_signatures(docs, config),
+                 "candidates": lambda sigs: lsh_candidates(sigs, config.bands, config.rows, config.seed),
+                 "dedup": lambda: Dedup(config, earlier).run([dict(d) for d in docs])}
+        runs = ("warm",)
+    else:
+        import ray
+
+        from tier_assets.curation.engines.ray import _RETRIES
+        from tier_assets.curation.engines.ray_dedup import candidates_on_ray, run_dedup, signatures_on_ray
+
+        workers = int(mode.split("-")[1])
+        start = time.perf_counter()
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        out["ray_init_s"] = round(time.perf_counter() - start, 1)
+        steps = {"signatures": lambda: signatures_on_ray(docs, config, None, batch, workers, _RETRIES),
+                 "candidates": lambda sigs: candidates_on_ray(sigs, config.bands, config.rows, config.seed,
+                                                              block_size=batch, workers=workers, retries=3),
+                 "dedup": lambda: run_dedup(Dedup(config, earlier), [dict(d) for d in docs], batch, workers,
+                                            _RETRIES)}
+        runs = ("cold", "warm")
+    prefix = pa.concat_tables([earlier[0], compute_signatures(docs, config)])
+    sigs = matrix(prefix["minhash"], config.num_perm, np.uint32, "minhash")
+    for run in runs:
+        for name, fn in steps.items():
+            start = time.perf_counter()
+            value = fn(sigs) if name == "candidates" else fn()
+            seconds = time.perf_counter() - start
+            n = len(sigs) if name == "candidates" else len(docs)
+            out[f"{name}_{run}_docs_per_s"] = round(n / seconds)
+            if name == "candidates":
+                out["candidate_pairs"] = len(value[0])
+            if name == "dedup":
+                out["rejected"] = len(value.rejected)
+    out["driver_peak_rss_MB"] = round(peak_rss_mb())
+    return out
+
+
+def dedup_main(args: argparse.Namespace) -> None:
+    rows = []
+    for n in args.docs:
+        for mode in ("local", "ray-2"):
+            cmd = [sys.executable, __file__, "--dedup", "--one", str(make_corpus(n)), "--mode", mode,
+                   "--batch", str(args.batch)]
+            done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(json.dumps(rows[-1]), flush=True)
+    columns = ["mode", "docs", "prefix_docs", "ray_init_s", "candidate_pairs", "rejected", "driver_peak_rss_MB",
+               *(f"{step}_{run}_docs_per_s" for step in ("signatures", "candidates", "dedup") for run in ("cold", "warm"))]
+    print(table([{c: r.get(c, "-") for c in columns} for r in rows]))
+    save("scale_dedup", {"batch": args.batch, "rows": rows})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--docs", type=int, nargs="+", default=[300, 3000])
     parser.add_argument("--batch", type=int, default=250, help="records_per_batch (a Ray block)")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--dedup", action="store_true", help="MinHash dedup alone: local vs Ray (2 workers)")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, args.mode, args.batch)))
+        print(json.dumps((dedup_one if args.dedup else run_one)(args.one, args.mode, args.batch)))
+        return
+    if args.dedup:
+        dedup_main(args)
         return
     rows = []
     for n in args.docs:
