@@ -38,7 +38,8 @@ from tier_assets.curation.l2.settings import L2Settings
 from tier_assets.curation.l2.tier import l2_stages
 from tier_assets.curation.l2.train import classifier_dir, set_current
 from tier_assets.curation.llm_server import run_server_in_thread
-from tier_assets.curation.models.llm import DEFAULT_LLM_ID, LLMError, OpenAICompatibleLLM, load_llm
+from tier_assets.curation.models.llm import DEFAULT_LLM_ID, LLMError, load_llm
+from tier_assets.curation.models.openai_backend import OpenAICompatibleLLM
 from tier_assets.curation.pipeline import Models, Pipeline
 
 pytestmark = pytest.mark.slow

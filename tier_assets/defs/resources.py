@@ -36,7 +36,8 @@ class LLMResource(ConfigurableResource):
     The defaults are the embedded SmolLM2-135M-Instruct on CPU (CUDA + bf16 when a GPU
     is visible). ``model="/models/Qwen2.5-7B-Instruct"`` runs any local Hugging Face
     model; ``backend="openai", base_url="http://gpu-host:8000/v1", model="...",
-    concurrency=16`` any OpenAI-compatible server (vLLM, SGLang, llama.cpp, hosted).
+    concurrency=16`` any OpenAI-compatible server (vLLM, SGLang, llama.cpp, hosted);
+    ``base_urls=[...]`` instead of ``base_url`` spreads requests over replicas of one model.
     A deployment sets them from ``$TIER_ASSETS_LLM`` (JSON with the same keys).
     """
 
@@ -45,6 +46,7 @@ class LLMResource(ConfigurableResource):
     device: str | None = None
     batch_size: int = 8
     base_url: str | None = None
+    base_urls: list[str] | None = None
     api_key_env: str | None = "OPENAI_API_KEY"
     concurrency: int = 8
     timeout_s: float = 60.0

@@ -24,14 +24,9 @@ import functools
 import json
 import math
 import os
-import random
 import threading
-import time
-import urllib.error
-import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
@@ -444,130 +439,6 @@ def perplexity_from_logprobs(logprobs: Sequence[float | None]) -> float:
     return math.exp(-sum(scored) / len(scored)) if scored else math.nan
 
 
-# --------------------------------------------------------------------------- OpenAI-compatible
-
-
-RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-
-
-class OpenAICompatibleLLM(LLM):
-    """Any server speaking the OpenAI HTTP API (vLLM, SGLang, llama.cpp server, hosted APIs).
-
-    Requests run concurrently on a thread pool; each retries with exponential
-    backoff (plus jitter) on 429 / 5xx / timeouts / connection errors and fails
-    fast on other 4xx. The API key is read from the environment variable named
-    in the config, so no secret sits in a config file.
-    """
-
-    backend = "openai"
-
-    def __init__(self, base_url: str, model: str, api_key_env: str | None = "OPENAI_API_KEY",
-                 concurrency: int = 8, timeout_s: float = 60.0, max_retries: int = 4,
-                 backoff_s: float = 0.5, max_backoff_s: float = 20.0):
-        base = base_url.rstrip("/")
-        self.base_url = base if base.endswith("/v1") else f"{base}/v1"
-        self.model_id = model
-        self.api_key = os.environ.get(api_key_env, "") if api_key_env else ""
-        self.concurrency = max(1, concurrency)
-        self.timeout_s = timeout_s
-        self.max_retries = max_retries
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
-
-    def request(self, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One JSON request with retries; raises ``LLMError`` naming the URL and the last failure."""
-        url = f"{self.base_url}{path}"
-        data = None if payload is None else json.dumps(payload).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        last = ""
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
-                time.sleep(delay * (0.5 + random.random() / 2))
-            req = urllib.request.Request(url, data=data, headers=headers, method="GET" if data is None else "POST")
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                    return json.loads(resp.read().decode("utf-8"))
-            except urllib.error.HTTPError as err:
-                body = err.read().decode("utf-8", "replace")[:500]
-                last = f"HTTP {err.code}: {body}"
-                if err.code not in RETRY_STATUS:
-                    kind = LLMUnsupported if err.code in (400, 404, 501) else LLMError
-                    raise kind(f"{url} failed: {last}") from err
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
-                last = f"{type(err).__name__}: {getattr(err, 'reason', err)}"
-        raise LLMError(f"{url} failed after {self.max_retries + 1} attempts: {last}")
-
-    @property
-    def identity(self) -> dict[str, Any]:
-        """The served model and where it is served (two servers may serve different builds under one name)."""
-        return {**self.info, "base_url": self.base_url}
-
-    def _map(self, fn: Callable[[T], Any], items: Sequence[T]) -> list[Any]:
-        if len(items) <= 1 or self.concurrency == 1:
-            return [fn(x) for x in items]
-        with ThreadPoolExecutor(self.concurrency) as pool:
-            return list(pool.map(fn, items))
-
-    def models(self) -> list[str]:
-        return [m["id"] for m in self.request("/models").get("data", [])]
-
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int = 256,
-                 temperature: float = 0.0, no_repeat_ngram: int = 0) -> list[Generation]:
-        def one(prompt: Prompt) -> Generation:
-            resp = self.request("/chat/completions", {
-                "model": self.model_id, "messages": as_messages(prompt),
-                "max_tokens": max_new_tokens, "temperature": temperature})
-            choice = resp["choices"][0]
-            usage = resp.get("usage") or {}
-            return Generation(choice["message"].get("content") or "", int(usage.get("prompt_tokens", 0)),
-                              int(usage.get("completion_tokens", 0)), choice.get("finish_reason") or "stop")
-
-        return self._map(one, prompts)
-
-    def next_token_logprobs(self, prompts: Sequence[Prompt], candidates: Sequence[str]) -> list[dict[str, float]]:
-        """From the first generated token's ``top_logprobs`` (20, the API's maximum)."""
-
-        def one(prompt: Prompt) -> dict[str, float]:
-            resp = self.request("/chat/completions", {
-                "model": self.model_id, "messages": as_messages(prompt), "max_tokens": 1,
-                "temperature": 0.0, "logprobs": True, "top_logprobs": 20})
-            content = ((resp["choices"][0].get("logprobs") or {}).get("content")) or []
-            if not content:
-                raise LLMUnsupported(f"{self.base_url} returned no logprobs for model {self.model_id}")
-            top = content[0].get("top_logprobs") or []
-            return {c: logsumexp([t["logprob"] for t in top if t["token"].strip() == c]) for c in candidates}
-
-        return self._map(one, prompts)
-
-    def perplexity(self, texts: Sequence[str], max_tokens: int = 256) -> list[float]:
-        """From ``/v1/completions`` with ``echo`` + ``logprobs`` (vLLM, llama.cpp, legacy OpenAI).
-
-        The client has no tokenizer, so it sends the first ``8 * max_tokens``
-        characters and keeps the log-probs of the first ``max_tokens`` prompt
-        tokens (those whose text offset lies inside the prompt). Endpoints without
-        echo raise ``LLMUnsupported``; callers then take perplexity from a local
-        reference model (``TransformersLLM``), as CCNet / DCLM do anyway.
-        """
-
-        def one(text: str) -> float:
-            prompt = text[: 8 * max_tokens]
-            resp = self.request("/completions", {
-                "model": self.model_id, "prompt": prompt, "max_tokens": 1, "temperature": 0.0,
-                "echo": True, "logprobs": 1})
-            lp = resp["choices"][0].get("logprobs") or {}
-            offsets, values = lp.get("text_offset"), lp.get("token_logprobs")
-            if not values:
-                raise LLMUnsupported(f"{self.base_url} returned no echoed prompt logprobs")
-            if offsets:
-                values = [v for v, off in zip(values, offsets, strict=False) if off < len(prompt)]
-            return perplexity_from_logprobs(values[:max_tokens])
-
-        return self._map(one, texts)
-
-
 # --------------------------------------------------------------------------- factory
 
 
@@ -579,8 +450,10 @@ class LLMConfig:
     file (None = the embedded SmolLM2-135M-Instruct), on ``device`` (None = CUDA + bf16
     when visible, else CPU), ``batch_size`` prompts per forward pass.
     ``backend="openai"``: any OpenAI-compatible server (vLLM, SGLang, llama.cpp, a hosted
-    API) at ``base_url`` serving ``model``; the key is read from ``api_key_env``; at most
-    ``concurrency`` requests in flight, each retried ``max_retries`` times with backoff.
+    API) at ``base_url`` serving ``model``, or a pool of replicas of it at ``base_urls``
+    (least-loaded first, a failing replica cools down and its request moves on:
+    ``models/openai_backend.py``); the key is read from ``api_key_env``; at most
+    ``concurrency`` requests in flight per server, each retried ``max_retries`` times.
     """
 
     backend: str = "transformers"
@@ -588,6 +461,7 @@ class LLMConfig:
     device: str | None = None
     batch_size: int = 8
     base_url: str | None = None
+    base_urls: list[str] | None = None
     api_key_env: str | None = "OPENAI_API_KEY"
     concurrency: int = 8
     timeout_s: float = 60.0
@@ -596,8 +470,13 @@ class LLMConfig:
     def __post_init__(self) -> None:
         if self.backend not in ("transformers", "openai"):
             raise ValueError(f"unknown LLM backend {self.backend!r} (transformers | openai)")
-        if self.backend == "openai" and (not self.base_url or not self.model):
-            raise ValueError("the openai backend needs base_url and model")
+        if self.backend == "openai" and (not (self.base_url or self.base_urls) or not self.model):
+            raise ValueError("the openai backend needs model and base_url (one server) or base_urls (a pool)")
+        if self.base_url and self.base_urls:
+            raise ValueError("give base_url (one server) or base_urls (a pool of replicas), not both")
+        if self.base_urls is not None and (not isinstance(self.base_urls, list | tuple) or not self.base_urls
+                                           or not all(isinstance(u, str) and u for u in self.base_urls)):
+            raise ValueError(f"base_urls must be a non-empty list of URLs, got {self.base_urls!r}")
         check_at_least_one(self, "batch_size", "concurrency", integer=True)
         check_non_negative(self, "timeout_s", "max_retries")
 
@@ -628,8 +507,11 @@ def load_llm(config: LLMConfig | dict[str, Any] | None = None) -> LLM:
         config = LLMConfig.from_mapping(config)
     if config.backend == "transformers":
         return _local_llm(config.model, config.device, config.batch_size)
-    assert config.base_url is not None and config.model is not None
-    return OpenAICompatibleLLM(config.base_url, config.model, api_key_env=config.api_key_env,
+    from tier_assets.curation.models.openai_backend import OpenAICompatibleLLM
+
+    assert config.model is not None
+    urls = list(config.base_urls) if config.base_urls else [config.base_url or ""]
+    return OpenAICompatibleLLM(urls, config.model, api_key_env=config.api_key_env,
                                concurrency=config.concurrency, timeout_s=config.timeout_s,
                                max_retries=config.max_retries)
 
