@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import resource
 import socket
 from pathlib import Path
 from typing import Any
@@ -326,3 +327,51 @@ def test_semantic_dedup_on_ray_embeds_on_an_actor_and_decides_as_local(demo_l0: 
     vectors = [np.array(t["embedding"].to_pylist(), np.float32) for t in (ours, theirs)]
     assert vectors[0].shape == (len(docs), 3 * 384)
     assert np.abs(vectors[0] - vectors[1]).max() < 1e-5  # batched MiniLM differs by ~1e-7
+
+
+class Hungry(RecordStage):
+    """Allocates and touches ``mb_per_doc`` MB per document of its batch; in a Ray worker it may hold only what it
+    declared (``memory_gb``, set as the worker's data limit), so a big batch dies with a real MemoryError."""
+
+    name = "hungry"
+
+    def __init__(self, mb_per_doc: int, memory_gb: float) -> None:
+        self.mb_per_doc = mb_per_doc
+        self.resources = Resources(memory_gb=memory_gb)
+        self.driver = os.getpid()
+
+    def setup(self, models: Models) -> None:
+        if os.getpid() != self.driver:  # never limit the test process itself (local mode runs here)
+            status = Path("/proc/self/status").read_text()
+            data_kb = int(next(line for line in status.splitlines() if line.startswith("VmData:")).split()[1])
+            hard = resource.getrlimit(resource.RLIMIT_DATA)[1]
+            resource.setrlimit(resource.RLIMIT_DATA, (data_kb * 1024 + int(self.resources.memory_gb * 2**30), hard))
+
+    def process(self, docs: list[Doc]) -> StepResult:
+        if os.getpid() != self.driver:
+            np.ones(len(docs) * self.mb_per_doc * 2**20, np.uint8)
+        kept = [d for d in docs if len(d["text"]) % 3]
+        return StepResult(kept, [{**d, "stage": self.name, "reason": "length_mod_3"} for d in docs if d not in kept])
+
+
+def test_a_block_out_of_memory_is_run_again_in_halves_and_equals_local(demo_l0: dict[str, list[Doc]]) -> None:
+    """48 documents x 16 MB = 768 MB > 0.5 GB declared: the block of 48 dies of MemoryError, halves of 384 MB pass."""
+    docs = [from_l0(d) for d in demo_l0["en"][:48]]
+    messages: list[str] = []
+    on_ray = RayEngine(workers=1).pipeline([Hungry(16, 0.5)], 48)
+    result = on_ray.run(copy.deepcopy(docs), messages.append)
+    assert "out of memory on a block of 48 documents (stage 'hungry'): running the 48 documents not yet through " \
+           "again in blocks of 24" in messages
+    local_run = Pipeline([Hungry(16, 0.5)], 48)
+    local = local_run.run(copy.deepcopy(docs))
+    assert local.kept and local.rejected
+    assert result.kept == local.kept and result.rejected == local.rejected
+    assert (on_ray.stats["hungry"].docs_in, on_ray.stats["hungry"].kept) == (48, len(local.kept))  # counted once
+
+
+def test_a_stage_out_of_memory_on_one_document_fails_naming_it() -> None:
+    docs = [{"doc_id": f"d{i}", "text": "x" * 10} for i in range(2)]
+    with pytest.raises(MemoryError, match=r"out of memory on the Ray cluster even on a block of 1 document "
+                                          r"\(stage 'hungry'\); memory_gb declared per worker: hungry 0.25 GB; "
+                                          r"blocks of 2 were halved down to 1"):
+        RayEngine(workers=1).pipeline([Hungry(1024, 0.25)], 2).run(docs)

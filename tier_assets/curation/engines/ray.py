@@ -27,10 +27,11 @@ from typing import Any
 import pyarrow as pa
 import ray
 import ray.data
+import ray.exceptions
 
 from tier_assets.curation.engines.models import ModelsFactory
 from tier_assets.curation.engines.ray_dedup import run_dedup
-from tier_assets.curation.engines.stream import Chain, collect, input_blocks, run_chain
+from tier_assets.curation.engines.stream import POS, Chain, collect, input_blocks, run_chain
 from tier_assets.curation.l1.dedup import Dedup
 from tier_assets.curation.pipeline import (
     Doc,
@@ -95,12 +96,21 @@ class RayEngine:
         return self.address or ray.get_runtime_context().gcs_address
 
 
+def _causes(err: BaseException) -> list[BaseException]:
+    """``err`` and everything that caused it: ``__cause__``, ``__context__`` and a ``RayTaskError``'s ``cause``."""
+    seen: list[BaseException] = []
+    todo: list[object] = [err]
+    while todo:
+        e = todo.pop()
+        if isinstance(e, BaseException) and not any(e is s for s in seen):
+            seen.append(e)
+            todo += [e.__cause__, e.__context__, getattr(e, "cause", None)]
+    return seen
+
+
 def _says(err: BaseException, text: str) -> bool:
     """Whether ``err`` or what caused it mentions ``text`` (ray.init keeps a GCS auth failure only as text)."""
-    cause: BaseException | None = err
-    while cause is not None and text not in str(cause):
-        cause = cause.__cause__ or cause.__context__
-    return cause is not None
+    return any(text in str(cause) for cause in _causes(err))
 
 
 def operators(segment: Sequence[RecordStage]) -> list[Chain]:
@@ -143,7 +153,10 @@ class ChainWorker:
         self.chain, self.first = chain, first
 
     def __call__(self, block: pa.Table) -> pa.Table:
-        return run_chain(self.chain, self.first, block)
+        try:
+            return run_chain(self.chain, self.first, block)
+        except MemoryError:  # named here, where the stage is known; the driver halves the block
+            raise BlockOutOfMemory(self.chain.running, block.num_rows) from None
 
     def __del__(self) -> None:  # Ray Data drops its actors' UDFs when the dataset is done
         if hasattr(self, "chain"):
@@ -218,10 +231,43 @@ class RayPipeline:
 
     def _run_remote(self, ops: list[Chain], workers: int, factory: ModelsFactory, docs: list[Doc],
                     rejected: list[Doc], progress: Progress | None) -> list[Doc]:
+        """The segment over every document; the documents an out-of-memory failure left go again in half blocks."""
         if not docs:
             return []
-        size = self.batch_size or DEFAULT_BATCH
-        blocks = input_blocks(docs, size)
+        size = first_size = self.batch_size or DEFAULT_BATCH
+        todo: list[int] = list(range(len(docs)))
+        outputs: list[pa.Table] = []
+        while todo:
+            try:
+                self._stream(ops, workers, factory, docs, todo, size, outputs, progress)
+                break
+            except Exception as err:
+                if not out_of_memory(err):
+                    raise
+                through = {pos for block in outputs for pos in block[POS].to_pylist()}
+                todo = [pos for pos in todo if pos not in through]
+                if size == 1:
+                    raise StageOutOfMemory(_oom_message(ops, err, first_size)) from err
+                size = max(1, size // 2)
+                if progress:
+                    progress(f"out of memory on a block of {size * 2} documents ({_oom_stage(ops, err)}): "
+                             f"running the {len(todo)} documents not yet through again in blocks of {size}")
+        got = collect(outputs, self.batch_size)
+        for name, counts in got.stats["stages"].items():
+            self.stats[name].add(*counts)
+        for pid, mb in got.stats["rss_mb"].items():
+            self.worker_peak_rss_mb[pid] = max(mb, self.worker_peak_rss_mb.get(pid, 0.0))
+        rejected.extend(_into(docs, got.rejected))
+        if progress:
+            for s in (self.stats[stage.name] for op in ops for stage in op.stages):
+                progress(f"{s.name}: {s.docs_in} in, {s.kept} kept, {s.rejected} rejected "
+                         f"({s.docs_per_second:,.0f} docs/s per worker)")
+        return _into(docs, got.kept)
+
+    def _stream(self, ops: list[Chain], workers: int, factory: ModelsFactory, docs: list[Doc], todo: list[int],
+                size: int, outputs: list[pa.Table], progress: Progress | None) -> None:
+        """The documents at ``todo`` through the segment's operators in blocks of ``size``, output appended as it comes."""
+        blocks = input_blocks(docs, size, todo)
         workers = min(workers, len(blocks))  # an actor costs seconds to start (imports, stage state): none idle
         ds = ray.data.from_arrow(blocks)
         first = 0
@@ -234,26 +280,66 @@ class RayPipeline:
                                     compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=r.cpus,
                                     num_gpus=r.gpus, memory=int(r.memory_gb * 2**30), **_RETRIES)
                 first += len(op.stages)
-        outputs, done, started = [], 0, time.perf_counter()
+        done, started = len(docs) - len(todo), time.perf_counter()
         for block in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
             outputs.append(block)
             done += block.num_rows
             if progress:
-                elapsed = time.perf_counter() - started
+                rate = (done - len(docs) + len(todo)) / max(time.perf_counter() - started, 1e-9)
                 progress(f"{done}/{len(docs)} documents through {sum(len(op.stages) for op in ops)} stages on "
-                         f"{workers} worker(s) per operator ({done / max(elapsed, 1e-9):,.0f} docs/s, "
-                         f"ETA {(len(docs) - done) * elapsed / done:.0f}s)")
-        got = collect(outputs, self.batch_size)
-        for name, counts in got.stats["stages"].items():
-            self.stats[name].add(*counts)
-        for pid, mb in got.stats["rss_mb"].items():
-            self.worker_peak_rss_mb[pid] = max(mb, self.worker_peak_rss_mb.get(pid, 0.0))
-        rejected.extend(_into(docs, got.rejected))
-        if progress:
-            for s in (self.stats[stage.name] for op in ops for stage in op.stages):
-                progress(f"{s.name}: {s.docs_in} in, {s.kept} kept, {s.rejected} rejected "
-                         f"({s.docs_per_second:,.0f} docs/s per worker)")
-        return _into(docs, got.kept)
+                         f"{workers} worker(s) per operator ({rate:,.0f} docs/s, "
+                         f"ETA {(len(docs) - done) / max(rate, 1e-9):.0f}s)")
+
+
+class StageOutOfMemory(MemoryError):
+    """A record stage ran out of memory even on a block of one document."""
+
+
+class BlockOutOfMemory(MemoryError):
+    """Raised in a worker: ``stage`` ran out of memory on a block of ``rows`` documents."""
+
+    def __init__(self, stage: str, rows: int) -> None:
+        super().__init__(stage, rows)
+        self.stage, self.rows = stage, rows
+
+    def __str__(self) -> str:
+        return f"stage {self.stage!r} ran out of memory on a block of {self.rows} document(s)"
+
+
+_NAMED = re.compile(r"BlockOutOfMemory: stage '(?P<stage>[^']+)' ran out of memory")
+# what Ray says when its memory monitor (or the kernel) killed a worker for memory
+_OOM_TEXT = ("running low on memory", "OutOfMemoryError", "killed by the memory monitor", "out of memory")
+
+
+def out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` or what caused it is a worker running out of memory (a MemoryError, or a worker killed for it)."""
+    return any(isinstance(cause, (MemoryError, ray.exceptions.OutOfMemoryError)) or
+               any(text in str(cause) for text in _OOM_TEXT) for cause in _causes(err))
+
+
+def _named(err: BaseException) -> str | None:
+    """The stage a worker's ``BlockOutOfMemory`` names (Ray Data passes it on as the text of its traceback)."""
+    for cause in _causes(err):
+        if isinstance(cause, BlockOutOfMemory):
+            return cause.stage
+        if match := _NAMED.search(str(cause)):
+            return match["stage"]
+    return None
+
+
+def _oom_stage(ops: Sequence[Chain], err: BaseException) -> str:
+    """The stage that ran out of memory when the worker said so; the operators that may have when it died instead."""
+    named = _named(err)
+    return f"stage {named!r}" if named else f"a worker of {' or '.join(repr(op.name) for op in ops)} died"
+
+
+def _oom_message(ops: Sequence[Chain], err: BaseException, first_size: int) -> str:
+    named = _named(err)
+    stages = [s for op in ops for s in op.stages if named is None or s.name == named]
+    declared = ", ".join(f"{s.name} {s.resources.memory_gb:g} GB" for s in stages)
+    return (f"out of memory on the Ray cluster even on a block of 1 document ({_oom_stage(ops, err)}); memory_gb "
+            f"declared per worker: {declared}; blocks of {first_size} were halved down to 1. Give the stage more "
+            f"memory_gb (and the cluster's nodes the memory), or shorten the documents")
 
 
 def _into(originals: list[Doc], results: list[tuple[int, Doc]]) -> list[Doc]:

@@ -54,6 +54,7 @@ class Chain(RecordStage):
                                    memory_gb=max(r.memory_gb for r in rs),
                                    models=tuple(dict.fromkeys(m for r in rs for m in r.models)))
         self.batch_stats: list[StageStats] = []
+        self.running = ""  # the stage inside ``process`` now: what an out-of-memory failure names
 
     def setup(self, models: Models) -> None:
         for stage in self.stages:
@@ -67,6 +68,7 @@ class Chain(RecordStage):
         self.batch_stats = []
         rejected: list[Doc] = []
         for stage in self.stages:
+            self.running = stage.name
             start = time.perf_counter()
             result = stage.process(docs)
             stats = StageStats(stage.name)
@@ -82,10 +84,11 @@ class Chain(RecordStage):
         return StepResult(docs, rejected)
 
 
-def input_blocks(docs: Sequence[Doc], size: int) -> list[pa.Table]:
-    """The documents cut into blocks of ``size``, each document tagged with its position."""
-    return [docs_to_table([{**doc, POS: start + i} for i, doc in enumerate(docs[start:start + size])])
-            for start in range(0, len(docs), size)]
+def input_blocks(docs: Sequence[Doc], size: int, positions: Sequence[int] | None = None) -> list[pa.Table]:
+    """The documents (those at ``positions``; None: all) cut into blocks of ``size``, each tagged with its position."""
+    at = range(len(docs)) if positions is None else positions
+    return [docs_to_table([{**docs[pos], POS: pos} for pos in at[start:start + size]])
+            for start in range(0, len(at), size)]
 
 
 def run_chain(chain: Chain, first: int, block: pa.Table) -> pa.Table:
