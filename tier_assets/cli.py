@@ -134,7 +134,7 @@ def _exit_code(outcomes: list[RunOutcome]) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from tier_assets.demo import run_demo
 
-    return _exit_code(run_demo(args.data_root, args.batch, args.registry, args.domain, args.verbose))
+    return _exit_code(run_demo(args.data_root, args.batch, args.registry, args.domain, args.verbose, args.through))
 
 
 def _cmd_add_batch(args: argparse.Namespace) -> int:
@@ -284,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", default="demo-0001", type=_batch_key)
     p.add_argument("--registry", default=None, help="source registry YAML (default: the bundled one)")
     p.add_argument("--domain", action="append", choices=DOMAINS, help="only these domains (repeatable)")
+    p.add_argument("--through", default="L4", choices=("L1", "L2", "L4"),
+                   help="stop after this tier (L2: without L3/L4 and the final index and stats runs)")
     p.set_defaults(func=_cmd_demo)
 
     p = command("add-batch", "register the registry's sources as a new batch partition")

@@ -39,6 +39,8 @@ DOMAIN_DEMO_CONFIG = {
 # the runs of one domain, in order; each needs the one before it
 DOMAIN_STEPS = (("l0_raw", "l1_filtered"), ("l2_classifier",), ("l2_selected", "l3_refined", "l4_organized"))
 FINAL_STEPS = (("l4_index",), ("tier_stats",))
+# `--through TIER`: the runs of one domain up to that tier (a quick check, e.g. of an engine); the final runs need L4
+STEPS_THROUGH = {"L1": DOMAIN_STEPS[:1], "L2": (*DOMAIN_STEPS[:2], ("l2_selected",)), "L4": DOMAIN_STEPS}
 
 
 def ensure_batch(root: Path, batch: str, registry: str | None, instance: DagsterInstance) -> list[str]:
@@ -67,23 +69,24 @@ def _partition(keys: tuple[str, ...], domain: str, batch: str) -> str:
     return domain if keys == ("l2_classifier",) else partition_key(domain, batch)
 
 
-def run_domain(defs: Definitions, instance: DagsterInstance, domain: str, batch: str, progress: Progress) -> bool:
-    """L0 -> L4 for one domain of the batch; after a failed run the domain's later runs are skipped (False)."""
-    for n, keys in enumerate(DOMAIN_STEPS):
+def run_domain(defs: Definitions, instance: DagsterInstance, domain: str, batch: str, progress: Progress,
+               steps: tuple[tuple[str, ...], ...] = DOMAIN_STEPS) -> bool:
+    """L0 -> L4 (or ``steps``) for one domain of the batch; after a failed run its later runs are skipped (False)."""
+    for n, keys in enumerate(steps):
         config = {**DEMO_CONFIG, **DOMAIN_DEMO_CONFIG.get(domain, {})}
         outcome = run_assets(defs, instance, list(keys), _partition(keys, domain, batch), config,
                              raise_on_error=False)
         progress.record(outcome)
         if not outcome.ok:
-            for later in DOMAIN_STEPS[n + 1:]:
+            for later in steps[n + 1:]:
                 progress.skip(list(later), _partition(later, domain, batch), f"{'+'.join(keys)} failed")
             return False
     return True
 
 
 def run_demo(data_root: str | None = None, batch: str = DEMO_BATCH, registry: str | None = None,
-             domains: list[str] | None = None, verbose: bool = False) -> list[RunOutcome]:
-    """Register ``batch`` (once) and materialize every tier of its domains; returns every run's outcome."""
+             domains: list[str] | None = None, verbose: bool = False, through: str = "L4") -> list[RunOutcome]:
+    """Register ``batch`` (once) and materialize its domains' tiers up to ``through``; returns every run's outcome."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     store = TierStore(data_root)
     log = None if verbose else log_path(store, "demo")
@@ -91,9 +94,10 @@ def run_demo(data_root: str | None = None, batch: str = DEMO_BATCH, registry: st
         instance = DagsterInstance.get()
         chosen = chosen_domains(ensure_batch(store.root, batch, registry, instance), domains, batch)
         defs = build_definitions(store.uri)
-        progress = Progress(len(chosen) * len(DOMAIN_STEPS) + len(FINAL_STEPS), console, "demo")
-        reached_l4 = [domain for domain in chosen if run_domain(defs, instance, domain, batch, progress)]
-        for keys in FINAL_STEPS:  # the index and stats over every L4 partition; pointless if none is new
+        steps, final = STEPS_THROUGH[through], FINAL_STEPS if through == "L4" else ()
+        progress = Progress(len(chosen) * len(steps) + len(final), console, "demo")
+        reached_l4 = [domain for domain in chosen if run_domain(defs, instance, domain, batch, progress, steps)]
+        for keys in final:  # the index and stats over every L4 partition; pointless if none is new
             if reached_l4:
                 progress.record(run_assets(defs, instance, list(keys), raise_on_error=False))
             else:

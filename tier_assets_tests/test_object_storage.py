@@ -96,7 +96,9 @@ def s3_env(s3_server, tmp_path, monkeypatch):
 
 
 def _keys(client, prefix: str) -> list[str]:
-    return sorted(o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", []))
+    """Object keys under ``prefix``, without the empty ``dir/`` placeholder pyarrow leaves when it deletes."""
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
+    return sorted(o["Key"] for o in listed if not o["Key"].endswith("/"))
 
 
 def _l0_l1(store: TierStore) -> None:
@@ -163,18 +165,24 @@ def test_l0_l1_on_s3_and_the_cli_reads_them_as_on_a_local_root(s3_env, tmp_path,
     assert manifests[1]["delivered_docs"] == sum(local.count(PartitionRef("L1", d, "b1")) for d in INPUTS) > 0
     assert [s["sha256"] for s in manifests[1]["shards"]] == [s["sha256"] for s in manifests[0]["shards"]]
 
+    code, out, err = _cli(["--data-root", remote.uri, "report"], capsys)
+    assert code == 0 and out.strip() == str(remote.root / "report.html"), err
+    page = (remote.root / "report.html").read_text()
+    assert f"<dd>s3://{BUCKET}/run1</dd>" in page and '<span class="badge on">L1</span>' in page
+
     script = build_catalog(remote).read_text()
     assert script.count("'s3://") == 8 and f"run1/tiers/L1/domain=en/batch=b1/{marker['file']}" in script
 
 
-def test_a_crashed_write_is_invisible_and_the_last_commit_is_read(s3_env, tmp_path):
+def test_a_crashed_write_is_invisible_and_the_last_commit_is_read(s3_env, tmp_path, monkeypatch):
     store = TierStore(f"s3://{BUCKET}/crash")
     ref = PartitionRef("L1", "en", "b1")
     first = [{"doc_id": f"d{i}", "tier": "L1", "domain": "en", "batch": "b1", "text": f"first {i}"} for i in range(3)]
     second = [{"doc_id": f"d{i}", "tier": "L1", "domain": "en", "batch": "b1", "text": f"second {i}"} for i in range(4)]
     store.write(ref, first)
     pkey = objects.partition_key(store.remote, "tiers", "L1", "en", "b1")
-    committed_marker = s3_env["client"].get_object(Bucket=BUCKET, Key="crash/tiers/L1/domain=en/batch=b1/_committed.json")
+    marker_key = "crash/tiers/L1/domain=en/batch=b1/_committed.json"
+    committed_marker = s3_env["client"].get_object(Bucket=BUCKET, Key=marker_key)["Body"].read()
 
     def dies_midway():
         yield from second[:2]
@@ -183,11 +191,9 @@ def test_a_crashed_write_is_invisible_and_the_last_commit_is_read(s3_env, tmp_pa
     with pytest.raises(KeyboardInterrupt):
         store.write(ref, dies_midway())
     # a writer killed after its upload and before its marker leaves an object no marker names
-    spool = tmp_path / "orphan.parquet"
-    other = TierStore(tmp_path / "scratch")
+    other = TierStore(tmp_path / "scratch")  # the same bytes a writer of ``second`` spools
     other.write(ref, second)
-    spool.write_bytes(Path(other.partition_uri(ref)).read_bytes())
-    orphan, _, _ = objects.upload_data(store.remote, pkey, spool)
+    orphan, _, _ = objects.upload_data(store.remote, pkey, Path(other.partition_uri(ref)))
     assert f"crash/tiers/L1/domain=en/batch=b1/{orphan}" in _keys(s3_env["client"], "crash/")
 
     assert store.read(ref)["text"].to_pylist() == ["first 0", "first 1", "first 2"]
@@ -196,14 +202,22 @@ def test_a_crashed_write_is_invisible_and_the_last_commit_is_read(s3_env, tmp_pa
     assert con.execute("select count(*), min(text) from l1").fetchall() == [(3, "first 0")]
     con.close()
     build_catalog(store)
-    assert orphan not in (store.root / "catalog.sql").read_text()
+    assert orphan not in store.catalog_path.read_text()
 
     store.write(ref, first)  # a re-run with the same output is idempotent: same object, same marker
-    again = s3_env["client"].get_object(Bucket=BUCKET, Key="crash/tiers/L1/domain=en/batch=b1/_committed.json")
-    assert again["Body"].read() == committed_marker["Body"].read()
+    again_bytes = s3_env["client"].get_object(Bucket=BUCKET, Key=marker_key)["Body"].read()
+    assert again_bytes == committed_marker
     store.write(ref, second)
     assert store.read(ref)["text"].to_pylist() == ["second 0", "second 1", "second 2", "second 3"]
     assert store.partition_uri(ref).endswith(orphan)  # identical bytes: the orphan upload is now the committed one
+    first_file = f"crash/tiers/L1/domain=en/batch=b1/{json.loads(again_bytes)['file']}"
+    assert first_file in _keys(s3_env["client"], "crash/")  # the replaced generation stays for readers
+
+    monkeypatch.setattr(objects, "GRACE_S", -1)  # every superseded object counts as old
+    store.write(ref, first[:1])
+    left = _keys(s3_env["client"], "crash/")
+    assert first_file not in left and len(left) == 3  # the marker, its file and the one it replaced (orphan's)
+    assert store.partition_uri(ref).removeprefix(f"s3://{BUCKET}/") in left and f"crash/tiers/L1/domain=en/batch=b1/{orphan}" in left
 
 
 def test_wrong_credentials_give_one_clear_error_and_write_nothing(s3_env, monkeypatch, capsys):
@@ -229,6 +243,6 @@ def test_wrong_credentials_give_one_clear_error_and_write_nothing(s3_env, monkey
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_env["endpoint"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_env["secret"])
     assert TierStore(uri).partitions("L0") == [] and TierStore(uri).partitions("L0", "rejected") == []
-    assert _keys(s3_env["client"], "badcreds/") == []
+    assert s3_env["client"].list_objects_v2(Bucket=BUCKET, Prefix="badcreds/")["KeyCount"] == 0
     code, _, err_text = _cli(["--data-root", f"s3://no-such-bucket-{os.getpid()}/x", "stats"], capsys)
     assert code == 2 and "does not exist" in err_text

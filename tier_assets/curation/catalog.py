@@ -82,7 +82,7 @@ def create_views(con: duckdb.DuckDBPyConnection, store: TierStore, temporary: bo
 def build_catalog(store: TierStore) -> Path:
     """(Re)write ``catalog.duckdb`` (object storage: ``catalog.sql``) atomically and return its path."""
     if store.remote:
-        return write_text_atomic(store.root / "catalog.sql", remote_catalog_script(store))
+        return write_text_atomic(store.catalog_path, remote_catalog_script(store))
     store.root.mkdir(parents=True, exist_ok=True)
     tmp = temp_sibling(store.catalog_path, "duckdb")
     con = duckdb.connect(str(tmp))

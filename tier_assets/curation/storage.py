@@ -155,7 +155,8 @@ class TierStore:
 
     @property
     def catalog_path(self) -> Path:
-        return self.root / "catalog.duckdb"
+        """``catalog.duckdb``; for object storage ``catalog.sql`` in the state directory (see ``catalog``)."""
+        return self.root / ("catalog.sql" if self.remote else "catalog.duckdb")
 
     # writes
     def writer(self, ref: PartitionRef, kind: str = "tiers", chunk_rows: int = 2000) -> AtomicParquetWriter:
