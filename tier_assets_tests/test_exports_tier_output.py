@@ -173,20 +173,25 @@ def test_sft_is_chat_from_l3_fields_and_l4_definitions(tiers: TierStore, tmp_pat
             user_turns = [t["text"] for t in fields["turns"] if t["speaker"] == first]
             assert "\n".join(m["content"] for m in messages if m["role"] == "user") == "\n".join(user_turns)
             assert len(messages) >= 2
-    # L4: definitions become "What is TERM?" answered by their claim; nothing else has a question
+    # L4: definitions become "What is TERM?" answered by their claim, Q&A items their stored question and
+    # answer; nothing else has a question
     definitions = {i: r["signals"]["l4"] for i, r in l4.items() if r["signals"]["l4"]["kind"] == "definition"}
-    assert {r["doc_id"] for r in rows if r["tier"] == "L4"} == set(definitions)
+    qa = {i: r["signals"]["l4"] for i, r in l4.items() if r["signals"]["l4"]["kind"] == "qa"}
+    assert {r["doc_id"] for r in rows if r["tier"] == "L4"} == set(definitions) | set(qa)
     for doc_id, sig in definitions.items():
         assert by_id[doc_id][1] == {"role": "assistant", "content": sig["claim"]}
+    for doc_id, sig in qa.items():
+        assert sig["question"] and by_id[doc_id] == [{"role": "user", "content": sig["question"]},
+                                                     {"role": "assistant", "content": sig["claim"]}]
     questions = {msgs[0]["content"] for msgs in by_id.values()}
     assert "What is myanmar?" in questions  # en rule definition: "myanmar is a country in Southeast Asia, ..."
     assert "What does `TextWrapper` do in Python?" in questions  # a class docstring of textwrap.py
     others = Counter(f"l4_no_question:{s['signals']['l4']['kind']}" for s in l4.values()
-                     if s["signals"]["l4"]["kind"] != "definition")
+                     if s["signals"]["l4"]["kind"] not in ("definition", "qa"))
     assert others["l4_no_question:fact"] >= 1 and others["l4_no_question:procedure"] >= 1
     # the rest was selected (the budget covers everything) and is counted by reason, not dropped
     assert m.skipped == dict(sorted(others.items()))
-    assert m.delivered_docs == len(rows) == len(chat_l3) + len(definitions)
+    assert m.delivered_docs == len(rows) == len(chat_l3) + len(definitions) + len(qa)
     assert any(s.startswith(f"{sum(others.values())} selected record(s) could not be chat records") for s in m.shortfalls)
 
 
@@ -256,6 +261,11 @@ def test_l4_definition_questions_per_language(tiers: TierStore) -> None:
     assert chat_messages("L4", zh)[0] == {"role": "user", "content": "什么是相对运动？"}
     fact = next(r["signals"] for r in l4 if r["domain"] == "zh")
     assert chat_messages("L4", fact) == Unformattable(f"l4_no_question:{fact['l4']['kind']}")
+    # a Q&A item asks its stored question; one without it is counted, not guessed from its text
+    qa = {"l4": {"kind": "qa", "question": "Who founded Rome?", "claim": "Romulus, by legend."}}
+    assert chat_messages("L4", qa) == [{"role": "user", "content": "Who founded Rome?"},
+                                       {"role": "assistant", "content": "Romulus, by legend."}]
+    assert chat_messages("L4", {"l4": {"kind": "qa", "claim": "Romulus."}}) == Unformattable("l4_incomplete_fields:qa")
 
 
 def test_parquet_chat_output_reads_back(tiers: TierStore, tmp_path: Path) -> None:

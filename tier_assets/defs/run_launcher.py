@@ -8,7 +8,7 @@ server died stays STARTED forever. This launcher checks that the process that st
 recycled pid); the daemon then marks a dead run FAILURE and ``run_retries`` re-executes it.
 
 It assumes run workers run on the machine of the daemon, which holds for this project's one-machine,
-SQLite instance; past one machine use a launcher with its own health checks (docs/scaling.md).
+SQLite instance; past one machine use a launcher with its own health checks (docs/scale.md).
 """
 
 from __future__ import annotations

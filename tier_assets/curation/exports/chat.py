@@ -78,6 +78,11 @@ def _dialogue(turns: Any) -> list[Message] | Unformattable:
 
 def _l4_messages(l4: Mapping[str, Any]) -> list[Message] | Unformattable:
     kind = l4.get("kind")
+    if kind == "qa":
+        question, answer = str(l4.get("question") or "").strip(), str(l4.get("claim") or "").strip()
+        if not question or not answer:
+            return Unformattable("l4_incomplete_fields:qa")
+        return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
     if kind != "definition":
         return Unformattable(f"l4_no_question:{kind}")
     term, claim = str(l4.get("term") or "").strip(), str(l4.get("claim") or "").strip()
