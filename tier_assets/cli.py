@@ -347,12 +347,38 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def instance_unreachable(exc: BaseException) -> str | None:
+    """The one-line reason when ``exc`` comes from a Dagster instance whose Postgres cannot be reached.
+
+    dagster-postgres surfaces it as a SQLAlchemy / psycopg ``OperationalError`` wrapped in
+    Dagster's own errors; the driver's first line names host and port.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        module = type(current).__module__.split(".")[0]
+        if type(current).__name__ == "OperationalError" and module in ("psycopg2", "psycopg", "sqlalchemy"):
+            first = next((line.strip() for line in str(current).splitlines() if line.strip()), str(current))
+            first = first.removeprefix("(psycopg2.OperationalError) ")
+            return (f"the Dagster instance's Postgres is unreachable: {first} "
+                    "(check DAGSTER_PG_HOST / DAGSTER_PG_PORT and that the server is running)")
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv, argparse.Namespace(data_root=None))
     try:
         return args.func(args)
     except (UserError, ObjectStoreError) as exc:  # expected; anything else is a bug and keeps its traceback
         print(f"tier-assets {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        reason = instance_unreachable(exc)
+        if reason is None:
+            raise
+        print(f"tier-assets {args.command}: error: {_one_line(reason)}", file=sys.stderr)
         return 2
 
 
