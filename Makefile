@@ -7,7 +7,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export TIER_ASSETS_DATA_ROOT ?= $(CURDIR)/data
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test test-heavy ui lint bench clean
+.PHONY: setup demo test test-heavy test-cluster ui lint bench clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,13 @@ test: $(STAMP)
 
 test-heavy: $(STAMP)
 	$(PYTEST) -m heavy
+
+# Ray and Postgres (the `cluster` extra; Postgres from Debian's postgresql package): outside `make test`,
+# which CI runs within 25 minutes. dagster-postgres 0.29.27 pins Dagster 1.13.27 (one patch release down).
+CLUSTER_TESTS := tier_assets_tests/test_ray_engine.py tier_assets_tests/test_ray_cluster.py tier_assets_tests/test_postgres_instance.py
+test-cluster: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,cluster]'
+	$(PYTEST) -m "not heavy" $(CLUSTER_TESTS)
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
