@@ -251,13 +251,15 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         print("L4 is empty: nothing to answer from", file=sys.stderr)
         return 1
     if not close:
-        print(f"no L4 item is within cosine {args.min_score} of the question (the nearest scores "
+        print(f"no L4 item is within {args.min_score} of the question (the nearest scores "
               f"{answers[0]['score']:.3f}): L4 does not cover it; --min-score 0 shows the nearest items anyway",
               file=sys.stderr)
         return 1
     for n, a in enumerate(close, 1):
-        print(f"{n}. [{a['score']:.3f}] ({a['domain']}/{a['kind']}, topic {a['topic']}, support {a['support']}) "
-              f"{a['text']}")
+        print(f"{n}. [{a['score']:.3f} {a['match']}] ({a['domain']}/{a['kind']}, subject {a['subject']!r}, "
+              f"topic {a['topic']}, support {a['support']}) {a['text']}")
+        if a["conflicts_with"]:
+            print(f"   conflicts with: {', '.join(map(str, a['conflicts_with']))}")
         for ev in a["evidence"]:
             print(f"   evidence {ev['doc_id']}[{ev['start']}:{ev['end']}]: {ev['text']!r}")
             for row in ev["lineage"]:

@@ -27,6 +27,7 @@ import faiss
 import numpy as np
 
 from tier_assets.curation.atomic import atomic_path
+from tier_assets.curation.l4.ask_routing import is_chinese, lexical_scores
 from tier_assets.curation.models.embedder import Embedder
 from tier_assets.curation.models.vectors import VectorIndex, gpu_available, make_index
 from tier_assets.curation.pipeline import Doc
@@ -39,8 +40,9 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class Hit:
-    score: float  # cosine similarity of query and item
+    score: float  # embedding cosine of query and item; for a Chinese question, the lexical share (ask_routing)
     item: dict[str, Any]
+    match: str = "embedding"  # or "zh-lexical"
 
 
 def sidecar_item(record: Doc) -> dict[str, Any]:
@@ -102,11 +104,26 @@ class L4Index:
         return len(self.items)
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
-        """The ``k`` items most similar to ``query``, best first."""
+        """The ``k`` items most similar to ``query``, best first, routed by the query's language (``ask_routing``).
+
+        A Chinese query is matched lexically against the Chinese items; any other by embedding cosine
+        against the other items (the embedder is English).
+        """
         if not self.items or k <= 0:
             return []
-        sims, ids = self.vectors.search(self.embedder.encode([query]), k)
-        return [Hit(float(s), self.items[int(i)]) for s, i in zip(sims[0], ids[0], strict=True) if i >= 0]
+        chinese = [is_chinese(item["text"]) for item in self.items]
+        if is_chinese(query):
+            rows = [i for i, zh in enumerate(chinese) if zh]
+            scores = lexical_scores(query, [self.items[i]["text"] for i in rows])
+            about = lexical_scores(query, [self.items[i].get("subject") or "" for i in rows])  # ties: its subject
+            ranked = sorted(zip(scores, about, rows, strict=True),
+                            key=lambda p: (-p[0], -p[1], len(self.items[p[2]]["text"]), p[2]))
+            return [Hit(score, self.items[i], "zh-lexical") for score, _, i in ranked[:k]]
+        fetch = min(len(self.items), k + sum(chinese))  # enough to fill k after leaving Chinese items out
+        sims, ids = self.vectors.search(self.embedder.encode([query]), fetch)
+        hits = [Hit(float(s), self.items[int(i)]) for s, i in zip(sims[0], ids[0], strict=True)
+                if i >= 0 and not chinese[int(i)]]
+        return hits[:k]
 
     def save(self, directory: str | Path) -> Path:
         """Write the index directory atomically (temp sibling, then rename); returns its path."""

@@ -149,7 +149,7 @@ def ask(store: TierStore, question: str, embedder: Embedder, k: int = 5) -> list
                                                   "byte_offset", "url", "warc_record_id")}
                        for row in rows if row["direction"] == "down"]
             evidence.append({**pointer, "lineage": lineage})
-        answers.append({"score": round(hit.score, 4),
+        answers.append({"score": round(hit.score, 4), "match": hit.match,
                         **{k: hit.item.get(k) for k in ("doc_id", "kind", "subject", "topic", "support",
                                                         "conflicts_with", "domain", "text")},
                         "evidence": evidence})
