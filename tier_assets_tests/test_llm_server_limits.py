@@ -162,6 +162,12 @@ def test_cli_flags_set_the_limits(tmp_path: Path):
         assert status == 413 and "limit of 300 bytes" in payload["error"]["message"]
     finally:
         proc.terminate()
-        proc.wait(30)
+        try:
+            returncode = proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # never leave a server behind, then fail
+            proc.wait()
+            raise
+    assert returncode == 0  # SIGTERM is a clean shutdown
     bad = subprocess.run([str(cli), "serve-llm", "--max-tokens-limit", "0"], capture_output=True, text=True)
     assert bad.returncode == 2 and "expected a whole number >= 1" in bad.stderr

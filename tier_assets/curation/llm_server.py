@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import threading
 import time
@@ -278,11 +279,18 @@ def build_server(host: str = "127.0.0.1", port: int = 8000, model: str | None = 
     return server
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, model: str | None = None,
           limits: ServerLimits | None = None) -> None:
     """Serve ``model`` (default: the embedded SmolLM2) until interrupted."""
     limits = limits or ServerLimits()
     server = build_server(host, port, model, limits=limits)
+    # SIGTERM (systemd, Kubernetes, `kill`) shuts down like Ctrl-C; set explicitly, since a parent that
+    # ignores SIGTERM would otherwise pass the ignoring on to this process
+    signal.signal(signal.SIGTERM, _interrupt)
     print(f"serving an OpenAI-compatible API on http://{host}:{server.server_address[1]}/v1 "
           f"(max body {limits.max_body_bytes} bytes, max_tokens <= {limits.max_tokens})", flush=True)
     try:
