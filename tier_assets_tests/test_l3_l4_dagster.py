@@ -39,7 +39,7 @@ def chain(tmp_path_factory):
         defs = build_definitions(str(root))
         key = partition_key("en", "b1")
         assert run_assets(defs, instance, ["l0_raw", "l1_filtered"], key)
-        assert run_assets(defs, instance, ["l2_classifier"], "en", {"l2_classifier": "seeds: 8\nmax_references: 4"})
+        assert run_assets(defs, instance, ["l2_classifier"], "en", {"l2_classifier": "seeds: 8\nmax_references: 4\nmax_chars: 300"})
         assert run_assets(defs, instance, ["l2_selected"], key)
         yield {"instance": instance, "defs": defs, "root": root, "store": TierStore(root), "key": key}
 

@@ -30,7 +30,7 @@ from .conftest import DEMO_DATA
 SE = DEMO_DATA / "math" / "stackexchange-sample-a.jsonl"
 RP = DEMO_DATA / "en" / "redpajama-c4-sample.jsonl"
 CC = DEMO_DATA / "en" / "redpajama-cc-2023-06-sample.jsonl"
-SMALL_CLASSIFIER = {"l2_classifier": "seeds: 8\nmax_references: 4"}
+SMALL_CLASSIFIER = {"l2_classifier": "seeds: 8\nmax_references: 4\nmax_chars: 300"}
 Request = tuple[str | None, tuple[str, ...]]  # (partition, assets) of one requested run
 
 
