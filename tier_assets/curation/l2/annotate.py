@@ -36,6 +36,7 @@ import numpy as np
 
 from tier_assets.curation.l2 import prompts
 from tier_assets.curation.l2.textstats import text_stats
+from tier_assets.curation.logistic import fit_logistic
 from tier_assets.curation.models.llm import (
     DEFAULT_LLM_ID,
     LLM,
@@ -84,24 +85,8 @@ def calibrate_label_rule(signals: Sequence[dict[str, float]], labels: Sequence[i
     ``c`` is the inverse penalty (as scikit-learn's ``C``). The bias is shifted by
     ``LABEL_OFFSET`` so that a label of 3 means a calibrated P(good) of 0.5.
     """
-    x = np.array([[s[k] for k in keys] for s in signals], dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
-    center, scale = x.mean(0), np.where(x.std(0) > 1e-9, x.std(0), 1.0)
-    z = np.hstack([(x - center) / scale, np.ones((len(y), 1))])
-    w = np.zeros(z.shape[1])
-    penalty = np.r_[np.full(len(keys), 1.0 / c), 0.0]
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-z @ w))
-        grad = z.T @ (p - y) + penalty * w
-        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(penalty + 1e-9)
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return LabelRule(name, weights={k: round(float(v), 6) for k, v in zip(keys, w[:-1], strict=True)},
-                     center={k: round(float(v), 6) for k, v in zip(keys, center, strict=True)},
-                     scale={k: round(float(v), 6) for k, v in zip(keys, scale, strict=True)},
-                     bias=round(float(w[-1] + LABEL_OFFSET), 6))
+    weights, center, scale, bias = fit_logistic(signals, labels, keys, c, iterations)
+    return LabelRule(name, weights=weights, center=center, scale=scale, bias=round(bias + LABEL_OFFSET, 6))
 
 
 LABEL_RULE_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)

@@ -32,9 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from tier_assets.curation import llm_cache
 from tier_assets.curation.l3.budget import TokenBudget
-from tier_assets.curation.l3.verify import judge_cost
+from tier_assets.curation.l4.judge import paid_yes_no
 from tier_assets.curation.llm_cache import LLMCache, Request
 from tier_assets.curation.models.llm import LLM, Message
 from tier_assets.curation.pipeline import Doc, reject
@@ -112,21 +111,10 @@ def contradiction_prompt(first: str, second: str) -> list[Message]:
 def contradiction_probabilities(llm: LLM, pairs: Sequence[tuple[str, str]], cache: LLMCache | None = None,
                                 budget: TokenBudget | None = None) -> list[float | None]:
     """P(No) / (P(Yes) + P(No)) per pair (NaN when neither is seen); None where ``budget`` could not pay."""
-    prompts = [contradiction_prompt(a, b) for a, b in pairs]
-    paid = []
-    for i, prompt in enumerate(prompts):
-        cost = judge_cost(llm, prompt)
-        if budget is None or budget.reserve(cost):
-            paid.append(i)
-            if budget is not None:
-                budget.settle(cost, cost, "contradiction")
-    answers = llm_cache.next_token_logprobs(llm, cache, [Request(None, "l4:contradiction", prompts[i]) for i in paid],
-                                            ["Yes", "No"], CONTRADICTION_PROMPT_VERSION) if paid else []
-    out: list[float | None] = [None] * len(pairs)
-    for i, lp in zip(paid, answers, strict=True):
-        yes, no = lp["Yes"], lp["No"]
-        out[i] = math.nan if yes == no == -math.inf else 1.0 / (1.0 + math.exp(yes - no))
-    return out
+    requests = [Request(None, "l4:contradiction", contradiction_prompt(a, b)) for a, b in pairs]
+    answers = paid_yes_no(llm, cache, requests, CONTRADICTION_PROMPT_VERSION, budget, "contradiction")
+    return [None if lp is None else math.nan if lp["Yes"] == lp["No"] == -math.inf
+            else 1.0 / (1.0 + math.exp(lp["Yes"] - lp["No"])) for lp in answers]
 
 
 def rule_pairs(records: Sequence[Doc]) -> dict[tuple[int, int], str]:

@@ -17,13 +17,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from tier_assets.curation import llm_cache
 from tier_assets.curation.l3.budget import TokenBudget
 from tier_assets.curation.l3.verify import judge_cost
 from tier_assets.curation.l4.extract import Item
 from tier_assets.curation.llm_cache import LLMCache, Request
+from tier_assets.curation.logistic import fit_logistic
 from tier_assets.curation.models.llm import LLM, Message
 from tier_assets.curation.schema import HAN
 
@@ -48,21 +47,28 @@ def knowledge_margins(llm: LLM, texts: Sequence[str], cache: LLMCache | None = N
     """log P(Yes) - log P(No) per text (clipped to +-20 when one side is unseen; NaN when neither is seen);
     None where ``budget`` could not pay. Answers already paid for are read from ``cache``."""
     ids = list(doc_ids) if doc_ids is not None else [None] * len(texts)
-    prompts = [knowledge_prompt(t) for t in texts]
+    requests = [Request(doc_id, KNOWLEDGE_TASK, knowledge_prompt(t)) for doc_id, t in zip(ids, texts, strict=True)]
+    answers = paid_yes_no(llm, cache, requests, KNOWLEDGE_PROMPT_VERSION, budget, "knowledge")
+    return [None if lp is None else math.nan if lp["Yes"] == lp["No"] == -math.inf
+            else max(-20.0, min(20.0, lp["Yes"] - lp["No"])) for lp in answers]
+
+
+def paid_yes_no(llm: LLM, cache: LLMCache | None, requests: Sequence[Request], prompt_version: str,
+                budget: TokenBudget | None, kind: str) -> list[dict[str, float] | None]:
+    """log P(Yes) and log P(No) per request, each paid from ``budget`` under ``kind`` first (a one-token
+    judgement costs exactly its reservation); None where the budget could not pay. Cached answers are reused."""
     paid: list[int] = []
-    for i, prompt in enumerate(prompts):
-        cost = judge_cost(llm, prompt)
+    for i, request in enumerate(requests):
+        cost = judge_cost(llm, request.prompt)
         if budget is None or budget.reserve(cost):
             paid.append(i)
             if budget is not None:
-                budget.settle(cost, cost, "knowledge")
-    requests = [Request(ids[i], KNOWLEDGE_TASK, prompts[i]) for i in paid]
-    answers = llm_cache.next_token_logprobs(llm, cache, requests, ["Yes", "No"], KNOWLEDGE_PROMPT_VERSION) \
-        if requests else []
-    out: list[float | None] = [None] * len(texts)
+                budget.settle(cost, cost, kind)
+    answers = llm_cache.next_token_logprobs(llm, cache, [requests[i] for i in paid], ["Yes", "No"],
+                                            prompt_version) if paid else []
+    out: list[dict[str, float] | None] = [None] * len(requests)
     for i, lp in zip(paid, answers, strict=True):
-        yes, no = lp["Yes"], lp["No"]
-        out[i] = math.nan if yes == no == -math.inf else max(-20.0, min(20.0, yes - no))
+        out[i] = lp
     return out
 
 
@@ -92,22 +98,8 @@ class Combiner:
 def fit_combiner(rows: Sequence[Mapping[str, float]], labels: Sequence[int], keys: Sequence[str],
                  c: float = 1.0, iterations: int = 50) -> Combiner:
     """L2-penalized logistic regression (Newton steps, ``c`` the inverse penalty) on ``keys`` of ``rows``."""
-    x = np.array([[r[k] for k in keys] for r in rows], dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
-    center, scale = x.mean(0), np.where(x.std(0) > 1e-9, x.std(0), 1.0)
-    z = np.hstack([(x - center) / scale, np.ones((len(y), 1))])
-    w = np.zeros(z.shape[1])
-    penalty = np.r_[np.full(len(keys), 1.0 / c), 0.0]
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-z @ w))
-        step = np.linalg.solve((z * (p * (1 - p))[:, None]).T @ z + np.diag(penalty + 1e-9),
-                               z.T @ (p - y) + penalty * w)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return Combiner({k: round(float(v), 6) for k, v in zip(keys, w[:-1], strict=True)},
-                    {k: round(float(v), 6) for k, v in zip(keys, center, strict=True)},
-                    {k: round(float(v), 6) for k, v in zip(keys, scale, strict=True)}, round(float(w[-1]), 6))
+    weights, center, scale, bias = fit_logistic(rows, labels, keys, c, iterations)
+    return Combiner(weights, center, scale, round(bias, 6))
 
 
 COMBINER_KEYS = ("margin", "log_chars", "has_digit", "han")
