@@ -39,11 +39,9 @@ test: $(STAMP)
 test-heavy: $(STAMP)
 	$(PYTEST) -m heavy
 
-# Ray and Postgres (the `cluster` extra; Postgres from Debian's postgresql package): outside `make test`,
-# which CI runs within 25 minutes. dagster-postgres 0.29.27 pins Dagster 1.13.27 (one patch release down).
+# The Ray and Postgres tests alone (they are in `make test` too; Postgres from Debian's postgresql package).
 CLUSTER_TESTS := tier_assets_tests/test_ray_engine.py tier_assets_tests/test_ray_cluster.py tier_assets_tests/test_postgres_instance.py
 test-cluster: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[dev,cluster]'
 	$(PYTEST) -m "not heavy" $(CLUSTER_TESTS)
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
