@@ -34,6 +34,12 @@ OUT = ROOT / "bench" / "data" / "l4"
 PER_DOMAIN = {"en": 90, "zh": 60, "math": 60, "code": 40}
 STDLIB_MODULES = ["email/message.py", "json/decoder.py", "collections/__init__.py", "textwrap.py", "heapq.py",
                   "fractions.py", "statistics.py", "csv.py", "difflib.py", "http/cookies.py", "logging/__init__.py"]
+# the second draw (``candidates --more``): sources and modules the first did not read, and more of every domain
+MORE_PER_DOMAIN = {"en": 170, "zh": 110, "math": 130, "code": 85}
+MORE_STDLIB_MODULES = ["argparse.py", "pathlib.py", "shutil.py", "json/encoder.py", "tarfile.py", "string.py",
+                       "calendar.py", "datetime.py", "decimal.py", "random.py", "urllib/parse.py", "configparser.py",
+                       "smtplib.py", "ftplib.py", "queue.py", "threading.py", "sched.py", "pprint.py", "shlex.py",
+                       "gettext.py", "ipaddress.py", "uuid.py", "base64.py", "bisect.py", "inspect.py"]
 
 
 def _jsonl(path: Path) -> Iterator[dict]:
@@ -62,6 +68,27 @@ def _docs() -> Iterator[dict]:
                "source_file": f"python-stdlib/{module}", "meta": {"language": "python"}}
 
 
+def _more_docs() -> Iterator[dict]:
+    """The second draw's documents: more web and news text, the same zh and math files, more stdlib modules."""
+    for doc in _docs():
+        if doc["domain"] != "code":
+            yield doc
+    for name in ("ccnet-en-head-0174.jsonl.gz", "pile-uspto-sample.jsonl"):
+        for i, row in enumerate(_jsonl(SHARED / "web" / name)):
+            yield {"domain": "en", "source": f"web/{name}#{i}", "text": row["text"]}
+    truth = json.loads((SHARED / "html" / "article-extraction-benchmark" / "ground-truth.json").read_text("utf-8"))
+    for sha, row in sorted(truth.items()):
+        yield {"domain": "en", "source": f"html/article-extraction-benchmark#{sha[:12]}", "text": row["articleBody"]}
+    for i, row in enumerate(_jsonl(SHARED / "quality-dev" / "dclm-human-quality-dev.jsonl")):
+        yield {"domain": "en", "source": f"quality-dev/dclm-human-quality-dev.jsonl#{i}", "text": row["text"]}
+    yield from ({"domain": "math", "source": f"math/stackexchange-sample-a.jsonl#{i}", "text": row["text"]}
+                for i, row in enumerate(_jsonl(SHARED / "math" / "stackexchange-sample-a.jsonl")))
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for module in MORE_STDLIB_MODULES:
+        yield {"domain": "code", "source": f"stdlib/{module}", "text": (stdlib / module).read_text(encoding="utf-8"),
+               "source_file": f"python-stdlib/{module}", "meta": {"language": "python"}}
+
+
 def _rank(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -80,6 +107,27 @@ def candidates() -> list[dict]:
         ranked = sorted(items.values(), key=lambda r: _rank(r["text"]))
         out += [{**r, "split": "tune" if int(_rank(r["source"] + r["text"])[:2], 16) % 2 else "report"}
                 for r in ranked[:PER_DOMAIN[domain]]]
+    return out
+
+
+def more_candidates() -> list[dict]:
+    """The second draw: items not already in ``dev.jsonl``, a hash-ordered sample of ``MORE_PER_DOMAIN`` each,
+    split tune / report by a hash of the text alone."""
+    seen = {r["text"] for r in read_split(OUT / "dev.jsonl")}
+    config = L4Settings(max_items_per_doc=50)
+    by_domain: dict[str, dict[str, dict]] = {d: {} for d in MORE_PER_DOMAIN}
+    for doc in _more_docs():
+        record = {"doc_id": doc["source"], "batch": "dev", "tier": "L2", **doc}
+        for item in rule_items(record, config):
+            if item.text not in seen:
+                by_domain[doc["domain"]].setdefault(item.text, {"text": item.text, "domain": doc["domain"],
+                                                                 "extracted_kind": item.kind,
+                                                                 "source": doc["source"]})
+    out = []
+    for domain, items in by_domain.items():
+        ranked = sorted(items.values(), key=lambda r: _rank("more:" + r["text"]))
+        out += [{**r, "split": "tune" if int(_rank(r["text"])[:2], 16) % 2 else "report"}
+                for r in ranked[:MORE_PER_DOMAIN[domain]]]
     return out
 
 
@@ -123,10 +171,12 @@ def fit() -> dict:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["candidates"]:
         OUT.mkdir(parents=True, exist_ok=True)
-        rows = candidates()
-        with open(OUT / "candidates.jsonl", "w", encoding="utf-8") as fh:
+        more = "--more" in argv
+        rows = more_candidates() if more else candidates()
+        path = OUT / ("candidates-more.jsonl" if more else "candidates.jsonl")
+        with open(path, "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        print(f"{len(rows)} candidates -> {OUT / 'candidates.jsonl'}")
+        print(f"{len(rows)} candidates -> {path}")
         return 0
     if argv[:1] == ["report"]:
         judge = "--judge" in argv
