@@ -218,9 +218,17 @@ _DEF_ZH = re.compile(r"^(?P<term>[^，,。；;：:\s]{1,20}?)(?:是指|指的是
 # a bare "X是Y" states a fact about X (北京是中国的首都), not the meaning of a term
 _FACT_ZH = re.compile(r"^(?P<term>[^，,。；;：:\s是]{2,15}?)(?:是|位于|成立于|创建于|出生于|始建于)(?P<body>.{4,})$",
                       re.DOTALL)
-_ZH_TERM_TAIL = re.compile(r"(?:[立随旋当不也都还就又的]|已经|正在|曾经|仍然|依然)$")
+# a term ending on an adverb is a clause cut before its verb ("法国还将是", "历法亦是"); 首都 / 成都 are nouns
+_ZH_TERM_TAIL = re.compile(r"(?:[立随旋当不也还就又的亦却皆仍乃]|(?<![首成京古国陪旧新帝故迁])都|"
+                           r"(?<![大上中少名武主干良猛])将|(?<![老])总|已经|正在|曾经|仍然|依然|或许|仅仅|也许|"
+                           r"可能|一直|始终|往往|通常)$")
 # a Chinese "term" holding a pronoun or led by a conjunction / adverb is a clause ("因为我是一个..."), not a term
 _ZH_NOT_TERM = re.compile(r"[我你他她它这那此其该谁]|^(?:因为|所以|但是|但|如果|虽然|而且|并且|然后|可是|只是|就是|还是|也|都|又|就|不)")
+# what follows an entity's name inside the clause before the verb: "白居易祖籍山西、陕西、出生于..." is about 白居易
+_ZH_RELATION = re.compile(r"祖籍|籍贯|原籍|原名|本名|又名|别名|出生|生于|毕业于")
+# "鲁迅，原名周树人，是...": appositive segments between the entity and its copula
+_ZH_APPOSITIVE = re.compile(r"^(?P<term>[^，,。；;：:\s、]{2,15}?)(?:[，,](?:原名|本名|字|号|又称|又名|别名|简称|全称|"
+                            r"祖籍|籍贯|英文名)[^，,。；;：:]{1,30})+[，,](?:是|位于|出生于|生于)(?P<body>.{4,})$", re.DOTALL)
 _LATEX_ENV = re.compile(r"\\begin\{(?P<env>definition|defn|theorem|thm|lemma|lem|proposition|prop|corollary|cor)"
                         r"\}(?:\[(?P<name>[^\]]*)\])?(?P<body>.*?)\\end\{(?P=env)\}", re.DOTALL | re.IGNORECASE)
 _LABEL = re.compile(r"\\label\{[^}]*\}")
@@ -317,12 +325,23 @@ def math_definition_term(sentence: str) -> str | None:
     return re.sub(r"(?:\s+(?:of|in|on|for|over))?(?:\s+X)?$|^X\s+", "", found[0])
 
 
+def zh_entity(term: str) -> str | None:
+    """The entity a Chinese clause before its copula or verb is about, or None when it names no one entity.
+
+    The clause is cut before a relation noun ("白居易祖籍山西、陕西、" -> 白居易); an enumeration left over
+    ("苹果、香蕉") is several subjects, and a pronoun, a leading conjunction or a trailing adverb make a clause."""
+    cut = _ZH_RELATION.search(term)
+    term = term[:cut.start()] if cut and cut.start() >= 2 else term
+    if "、" in term or _ZH_NOT_TERM.search(term) or _ZH_TERM_TAIL.search(term):
+        return None
+    return term
+
+
 def zh_fact_subject(sentence: str) -> str | None:
-    """The subject of a Chinese "X是Y" fact sentence, or None (no such pattern, or X is a clause)."""
-    m = _FACT_ZH.match(sentence)
-    if m and not _ZH_NOT_TERM.search(m.group("term")) and not _ZH_TERM_TAIL.search(m.group("term")):
-        return m.group("term")
-    return None
+    """The subject of a Chinese "X是Y" fact sentence ("X，原名Z，是Y" too), or None (no such pattern, or X
+    is a clause)."""
+    m = _FACT_ZH.match(sentence) or _ZH_APPOSITIVE.match(sentence)
+    return zh_entity(m.group("term")) if m else None
 
 
 def sentence_subject(sentence: str) -> str | None:
@@ -358,9 +377,8 @@ def definition_term(sentence: str) -> tuple[str, str] | None:
     """(term, method) when ``sentence`` defines a term, else None."""
     if HAN.search(sentence):
         m = _DEF_ZH.match(sentence)
-        if m and not _ZH_NOT_TERM.search(m.group("term")) and not _ZH_TERM_TAIL.search(m.group("term")):
-            return m.group("term"), "rule:definition"
-        return None
+        term = zh_entity(m.group("term")) if m else None
+        return (term, "rule:definition") if term else None
     for pattern in (_DEF_VERB, _DEF_IS):
         m = pattern.match(sentence)
         if not m:
