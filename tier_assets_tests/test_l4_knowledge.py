@@ -103,6 +103,8 @@ def test_kinds_and_subjects_of_candidates():
         ("definition", "Kamas")
     assert kind_and_subject("北京是中国的首都。", "zh") == ("fact", "北京")
     assert kind_and_subject("光合作用是指绿色植物利用光能的过程。", "zh") == ("definition", "光合作用")
+    # the subject is the entity, not the clause before the verb (the demo's "白居易祖籍山西、陕西、")
+    assert kind_and_subject("白居易祖籍山西、陕西、出生于河南郑州新郑，葬于洛阳。", "zh") == ("fact", "白居易")
     assert kind_and_subject("A positive integer $n$ is called a perfect number if $\\sigma(n) = 2n$.", "math") == \
         ("definition", "perfect number")
 

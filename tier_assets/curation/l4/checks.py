@@ -26,7 +26,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tier_assets.curation.l4.extract import Item
+from tier_assets.curation.l4.extract import Item, plain_latex
+from tier_assets.curation.l4.math_symbols import unintroduced
 from tier_assets.curation.schema import HAN
 
 MAX_ITEM_CHARS = 600
@@ -60,23 +61,44 @@ _FIRST_PERSON = re.compile(r"\bI(?:'m|'ve|'d|'ll)?\b|\b(?:[Mm]e|[Mm]y|[Mm]ine|[M
                            r"[Oo]ur|[Oo]urs|[Oo]urselves)\b")
 _HEDGES = _words(r"I think|I believe|I guess|I feel|in my opinion|to me|probably|maybe|perhaps|arguably|"
                  r"seems?|seemingly|apparently|supposedly|kind of|sort of|I suppose|fairly|rather|somewhat|"
-                 r"pretty much|a lot|should|ought to|must|need to")
+                 r"pretty much|a lot|should|ought to|must|need to|almost certainly|likely|possibly|reportedly|"
+                 r"allegedly|believed to|believes?|what is said to be|is claimed|claims? that|says|said|"
+                 r"according to|told")
+# a reference work does not address its reader ("you'll never mistake", "a larger payout to you")
+_SECOND_PERSON = re.compile(r"\b(?:[Yy]ou|[Yy]our|[Yy]ours|[Yy]ourself|[Yy]ou're|[Yy]ou'll|[Yy]ou've|[Yy]ou'd)\b")
 _EVALUATIVE = _words(r"superb|awesome|amazing|terrible|horrible|awful|stupid|ridiculous|idiotic|waste of time|"
                      r"fantastic|wonderful|incredible|brilliant|excellent|outstanding|lovely|gorgeous|beautiful|"
                      r"ugly|boring|disgusting|pathetic|worst|best|greatest|favou?rite|love|loves|hate|hates|"
                      r"cool|nice|perfect|must-have|must see|must-see|stunning|breathtaking|delicious|"
                      r"unbelievable|insane|crazy|sucks?|lame|bad|great|sleazy|highlight|elegant|obvious|"
-                     r"important|key|critical|powerful|the most \w+|waste")
+                     r"important|key|critical|powerful|(?:the|its|their|our|’s|'s) most \w+|one of the (?:largest|biggest|best|most|leading|top|greatest)|waste|leading|renowned|premier|"
+                     r"world-class|top-notch|high[- ]quality|innovative|impressive|crucial|the essential|recogni[sz]ed|"
+                     r"prestigious|iconic|adorable|joyful|energetic|memorable|serviceable|striking|ideal|exciting|"
+                     r"exhilarating|safer|easier|better(?! known)|worse|wonders?|heck|number one|finest|ultimate|"
+                     r"stupendous|spectacular|magnificent|charming|popular|famous|prominent|unique|exclusive|"
+                     r"tradition|cornerstone|journey into")
+_EVALUATIVE_MATH = _words(r"superb|awesome|amazing|beautiful|elegant|nice|cool|fantastic|terrible|horrible|stupid|"
+                          r"ridiculous|boring|favou?rite|love|hate|waste of time|incredible|brilliant|lovely|"
+                          r"gorgeous|stunning|obvious|obviously|clearly|trivially")
 _PROMOTIONAL = _words(r"buy|buy now|order now|shop now|discount|discounts|on sale|free shipping|best price|"
                       r"lowest price|click here|click|call us|call now|contact us|subscribe|sign up|visit our|"
                       r"our products|our services|our company|our team|limited time|coupon|coupons|deals?|"
-                      r"\d+% off|money back|guaranteed|hurry|don't miss|book now|special offer|register now")
+                      r"\d+% off|money back|guaranteed|hurry|don't miss|book now|special offer|register now|"
+                      r"equal opportunity employer|competitive salar(?:y|ies)|payout|affordable|award[- ]winning|"
+                      r"best[- ]selling|free trial|booking partner|official partner|exclusive offer|per month")
 _URL = re.compile(r"https?://|www\.\w", re.IGNORECASE)
 _TIME_RELATIVE = _words(r"recently|recent|latest|now|nowadays|currently|current|at present|presently|today|"
                         r"tonight|yesterday|tomorrow|this (?:year|month|week|season|spring|summer|autumn|fall|"
                         r"winter)|last (?:year|month|week|night)|next (?:year|month|week)|so far|to date|"
                         r"upcoming|soon|these days|at the moment|just announced|ago|nascent|for (?:years|decades)|"
                         r"in recent (?:years|months|decades)")
+# what holds only for a while: a person's current post ("is the CEO of", "is a science reporter for"), an age,
+# a share or a poll figure ("holds 74 percent of the market")
+_ROLE_NOW = re.compile(r"\b(?:is|are)\s+(?:the|an?|its|their)\s+(?:[\w.&-]+\s+){0,3}?(?:CEO|CFO|CTO|president|director|"
+                       r"editor|chair(?:man|woman|person)?|manager|chief|minister|secretary|coach|captain|"
+                       r"spokes(?:man|woman|person)|reporter|journalist|correspondent|professor|lecturer|teacher|anchor|"
+                       r"executive|officer|owner|employee|intern|ambassador|governor|mayor|senator|leader)s?\b")
+_AGE_OR_SHARE = re.compile(r"\b\d+[- ]years?[- ]old\b|\b\d+(?:\.\d+)?\s*(?:%|percent\b|per cent\b)", re.IGNORECASE)
 _DATED = re.compile(r"\b(?:1[5-9]|20)\d\d\b|\b\d{1,2}(?:st|nd|rd|th)? century\b", re.IGNORECASE)
 _CONTEXT_LEAD = re.compile(
     r"^(?:it|its|it's|this|that|these|those|he|she|they|them|his|her|their|here|there|such|the latter|the former|"
@@ -85,7 +107,21 @@ _CONTEXT_LEAD = re.compile(
     r"then|thus|hence|therefore|so|also|however|but|and|or|yet|still|moreover|furthermore|besides|since|"
     r"because|set|now|recall|note|finally|otherwise|another|other|an? (?:\w+ )?example|in the notation|"
     r"similarly|likewise|otherwise|instead|meanwhile|consequently|indeed|in (?:addition|contrast|fact|turn)|"
-    r"as (?:a result|such|well)|for (?:example|instance)|same as|see)\b", re.IGNORECASE)
+    r"as (?:a result|such|well)|for (?:example|instance)|same as|see|next|up next|though|if no|one may|"
+    r"following|the following|below|above)\b", re.IGNORECASE)
+# a subject that is an activity ("Speaking against oppression is", "Leaving a full-time employer means"): advice
+# or a generalisation about doing something, not a term or an entity
+_GERUND_CLAUSE = re.compile(r"^[A-Z][a-z]+ing\s+(?:a|an|the|more|less|against|directly|with|to|for|on|in|up|out|"
+                            r"your|our|their|his|her|its|this|that|these|those|about|over|through|into|one's|"
+                            r"someone|something|people|others)\b")
+# an adverb inside the subject ("Common ghost sightings often refer to", "The find almost certainly means"): the
+# extractor took a hedged or generalising clause for the subject
+_SUBJECT_ADVERB = _words(r"often|also|always|usually|almost|certainly|still|just|even|never|sometimes|typically|"
+                         r"generally|mostly|probably|perhaps|now")
+# references to the page's numbering or layout: "(\ref{sigma})", "Eq. (3)", "The decomposition (1)", "the above"
+_PAGE_REFERENCE = re.compile(r"\\(?:eq)?ref\{|\bthe resulting\b|\bEq\.\s*\(|\b(?:the|this|that|these)\s+\w+\s+\(\d+\)|"
+                             r"\bthe above\b|\babove (?:graph|figure|table|example|equation|properties)\b",
+                             re.IGNORECASE)
 _PERSON_NOUN = _words(r"teacher|student|mother|father|mom|dad|wife|husband|friend|girl|boy|man|woman|person|"
                       r"writer|blogger|designer|lover|fan|member|owner|mum|grandmother|grandfather|daughter|son|"
                       r"sister|brother|child|kid|nurse|coach|artist|photographer|player|reader|customer|"
@@ -99,7 +135,7 @@ _DANGLING_END = _words(r"a|an|the|of|by|to|for|with|from|in|on|at|and|or|but|as|
 _SENTENCE_END = re.compile(r"[.!?;)\]\"'”’]$|\$$")
 # "The first method is ...": a definite description of common nouns with no name or complement points back into
 # the page ("The Ocean Planet is", "The disadvantage of SVMs is" and "The length of ... is called" do not)
-_DEFINITE_LEAD = re.compile(r"^The\s+(?P<np>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,4}?)\s+(?:is|are|was|were|has|have)\b"
+_DEFINITE_LEAD = re.compile(r"^The\s+(?P<np>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,4}?)\s+(?:X\s+)?(?:is|are|was|were|has|have)\b"
                             r"(?!\s+(?:called|known as|termed|defined))")
 _QUOTES = (("“", "”"), ("「", "」"), ("(", ")"), ("（", "）"))
 
@@ -152,7 +188,7 @@ def check_fragment_en(text: str, kind: str, domain: str = "en") -> CheckFailure 
     if stripped.endswith(":"):
         return CheckFailure("fragment", "ends with a colon: announces what it leaves out")
     if domain == "math":  # formulas and "1, 2, 3, ..." end math items; masked, they read as X
-        return None
+        return _math_fragment(stripped)
     if stripped.endswith(("…", "...", ",", "-", "–")):
         return CheckFailure("fragment", f"ends mid-clause: {stripped[-12:]!r}")
     last = re.sub(r"[.!?;:]+$", "", stripped).split()[-1:] if stripped else []
@@ -160,6 +196,36 @@ def check_fragment_en(text: str, kind: str, domain: str = "en") -> CheckFailure 
         return CheckFailure("fragment", f"ends on {last[0]!r}")
     if kind != "qa" and not _SENTENCE_END.search(stripped):
         return CheckFailure("fragment", "no sentence-final punctuation")
+    return None
+
+
+_MATH_MARKUP_LEAD = re.compile(r"^\\(?:item|medskip|bigskip|smallskip|noindent|textbf|begin|end|section|"
+                               r"subsection|paragraph|par)\b")
+_MATH_OPEN_END = re.compile(r"\\begin\{[^}]*\}\s*$|\\\[\s*$|\$\$\s*$|\b(?:defined|given|denoted)\s+(?:as|by)\s*[.:]?$|"
+                            r"\bas follows\s*[.:]?$|\bthe following\s*[.:]?$")
+
+
+def _math_fragment(prose: str) -> CheckFailure | None:
+    """A math item that starts with markup (``\\item``, a run-in ``\\textbf`` heading) or stops where its
+    formula or environment should begin ("is defined as", ``\\begin{align}``) is a piece of its page."""
+    if _MATH_MARKUP_LEAD.match(prose):
+        return CheckFailure("fragment", f"starts with markup {prose.split()[0][:16]!r}")
+    end = _MATH_OPEN_END.search(prose)
+    if end:
+        return CheckFailure("fragment", f"stops before what it announces: {end.group(0).strip()!r}")
+    if prose.count("\\begin{") != prose.count("\\end{"):
+        return CheckFailure("fragment", "an environment it opens or closes is elsewhere")
+    return None
+
+
+def _subject_problem(claim: str, subject: str | None) -> CheckFailure | None:
+    """The subject is an activity ("Speaking against oppression") or carries an adverb ("... often")."""
+    gerund = _GERUND_CLAUSE.match(claim)
+    if gerund:
+        return CheckFailure("opinion", f"{gerund.group(0)!r}: a claim about doing something, not about a subject")
+    adverb = _first_match(_SUBJECT_ADVERB, subject) if subject else None
+    if adverb and claim.startswith(subject or ""):
+        return CheckFailure("opinion", f"the subject {subject!r} holds {adverb!r}: a hedged generalisation")
     return None
 
 
@@ -171,9 +237,16 @@ def check_context_en(text: str, kind: str, subject: str | None) -> CheckFailure 
     such = re.search(r"\bsuch an?\b", claim)
     if such:
         return CheckFailure("context", f"{such.group(0)!r} refers back to the page")
+    reference = _first_match(_PAGE_REFERENCE, claim)
+    if reference:
+        return CheckFailure("context", f"{reference!r} points into the page")
     definite = _DEFINITE_LEAD.match(claim)
     if definite and not any(w in ("of", "in", "for") for w in definite.group("np").split()):
         return CheckFailure("context", f"'The {definite.group('np')}': a definite description with no antecedent")
+    if kind != "qa":
+        problem = _subject_problem(claim, subject)
+        if problem:
+            return problem
     if subject and re.fullmatch(r"[A-Z][a-z]+", subject.strip()):
         rest = claim[len(subject):] if claim.startswith(subject) else claim
         noun = _first_match(_PERSON_NOUN, rest[:80])
@@ -182,19 +255,17 @@ def check_context_en(text: str, kind: str, subject: str | None) -> CheckFailure 
     return None
 
 
-_INTRODUCES = re.compile(r"\b(?:let|for|where|if|suppose|given|define|defines|denote|denotes|consider|write|iff)\b|"
-                         r":=|=", re.IGNORECASE)
-
-
 def check_symbols_math(text: str) -> CheckFailure | None:
-    """A math item that uses formulas must introduce their symbols (let, for, where, :=, ...), or it needs its page."""
-    if _FORMULA.search(text) and not _INTRODUCES.search(text):
-        return CheckFailure("context", "uses symbols it does not introduce")
+    """A math item must introduce every symbol of its formulas (``math_symbols.unintroduced``), or it needs its
+    page."""
+    missing = unintroduced(plain_latex(text))
+    if missing:
+        return CheckFailure("context", f"uses symbols it does not introduce: {', '.join(missing[:4])}")
     return None
 
 
 def check_time_en(text: str, kind: str) -> CheckFailure | None:
-    word = _first_match(_TIME_RELATIVE, text)
+    word = _first_match(_TIME_RELATIVE, text) or _first_match(_ROLE_NOW, text) or _first_match(_AGE_OR_SHARE, text)
     if word and not _DATED.search(text):
         return CheckFailure("time_relative", f"{word!r} with no date")
     return None
@@ -202,10 +273,14 @@ def check_time_en(text: str, kind: str) -> CheckFailure | None:
 
 def check_opinion_en(text: str, domain: str) -> CheckFailure | None:
     scrubbed = _MATH_WE.sub(" ", text) if domain == "math" else text
-    for label, pattern in (("hedge", _HEDGES), ("first person", _FIRST_PERSON), ("evaluative", _EVALUATIVE)):
+    evaluative = _EVALUATIVE_MATH if domain == "math" else _EVALUATIVE
+    for label, pattern in (("hedge", _HEDGES), ("first person", _FIRST_PERSON), ("second person", _SECOND_PERSON),
+                           ("evaluative", evaluative)):
         word = _first_match(pattern, scrubbed)
         if word:
             return CheckFailure("opinion", f"{label}: {word!r}")
+    if domain != "math" and "!" in text:
+        return CheckFailure("opinion", "an exclamation")
     return None
 
 
@@ -219,12 +294,19 @@ def check_promotional_en(text: str) -> CheckFailure | None:
 _ZH_OPINION = re.compile(r"我|咱|觉得|认为|以为|个人|可能|也许|大概|好像|似乎|估计|真的|太好|非常好|超级|"
                          r"必须|应当|应该|要求|目标|任务|不断|始终|伟大|光荣|重要|关键|首要|宝贵|强大|显著|核心|"
                          r"逻辑|根本|本质|最高|一蹴而就|"
-                         r"最好的|最棒|最美|喜欢|讨厌|吧[。！？]?$|呢[。！？]?$|啊[。！？]?$|！")
+                         r"最好的|最棒|最美|喜欢|讨厌|吧[。！？]?$|呢[。！？]?$|啊[。！？]?$|！|"
+                         # rhetoric of slogans and essays: mission, soul, force, "unprecedented", "no doubt"
+                         r"事业|使命|灵魂|力量|法宝|奋斗|硬道理|要务|前无古人|开创性|不容|伪命题|无疑|毕竟|哪怕|"
+                         r"然而|总是|比较|或许|仅仅|遥不可及|充满|艰辛|挑战|前所未有|不可抗拒|重大|深刻|深远|辉煌|"
+                         r"美好|幸福|坚实|唯一|不要|千万|"
+                         r"最(?![大小早晚初后终高低多少长短近远新老])")
 _ZH_CONTEXT = re.compile(r"^(?:这|那|此|其|该|本|他|她|它|他们|她们|它们|上述|以下|下面|上面|如下|而且|而|但是|但|"
                          r"特别|无论|尽管|虽然|即使|不管|只要|除了|对于|关于|随着|通过|由于|作为|从|有|第[一二三四五六七八九十]|"
-                         r"所以|因此|因而|于是|然后|同时|另外|此外|并且|并|且|也|还|又|就|和|以及|或者|或)")
+                         r"所以|因此|因而|于是|然后|同时|另外|此外|并且|并|且|也|还|又|就|和|以及|或者|或|"
+                         r"许多|很多|有些|有人|一些|大家|人们|毕竟|似乎|哪怕|不过|可是|只是|另一)")
 _ZH_TIME = re.compile(r"最近|近日|近期|日前|目前|现在|如今|当前|今年|去年|明年|今天|昨天|明天|本周|上周|下周|"
-                      r"本月|上个月|刚刚|最新")
+                      r"本月|上个月|刚刚|最新|隔夜|前月|上月|近年|近来|当下|眼下|今后|未来|未來|将来|現在|當前|今後|"
+                      r"(?<![\d年])\d{1,2}\s*月(?!\d)")
 _ZH_DATED = re.compile(r"\d{4}\s*年|[一二]〇[〇一二三四五六七八九]{2}年")
 _ZH_PROMO = re.compile(r"欢迎|优惠|点击|购买|免费|热线|咨询|报名|官网|下载|注册|彩票|娱乐城|博彩|加盟|代理|"
                        r"电话|微信|QQ|扫码|关注|开户|投注|返水|首存|送彩金")
@@ -244,7 +326,17 @@ def check_fragment_zh(text: str, kind: str) -> CheckFailure | None:
     return None
 
 
+def check_subject_zh(kind: str, subject: str | None) -> CheckFailure | None:
+    """A zh definition or fact must be about one entity (``extract.zh_entity``), not a clause or a list."""
+    if kind in ("definition", "fact") and not subject:
+        return CheckFailure("context", "no entity before the copula: a clause, a list or a hedge is the subject")
+    return None
+
+
 def check_context_zh(text: str, kind: str, subject: str | None) -> CheckFailure | None:
+    announces = re.match(r"^[^，。]{1,20}?(?:是|为)[，,：:]", text)
+    if announces:
+        return CheckFailure("context", f"{announces.group(0)!r} announces a claim instead of making it")
     lead = _first_match(_ZH_CONTEXT, text)
     if lead:
         return CheckFailure("context", f"starts with {lead!r}: needs the surrounding text")
@@ -299,7 +391,8 @@ def _checks(text: str, domain: str, kind: str, subject: str | None) -> list[Chec
         return [lambda: check_code(text)]
     if domain == "zh":
         return [lambda: check_fragment_zh(text, kind), lambda: check_context_zh(text, kind, subject),
-                lambda: check_time_zh(text), lambda: check_opinion_zh(text), lambda: check_promotional_zh(text)]
+                lambda: check_time_zh(text), lambda: check_opinion_zh(text), lambda: check_promotional_zh(text),
+                lambda: check_subject_zh(kind, subject)]
     prose = _prose(text, domain)
     checks: list[Check] = [lambda: check_context_en(prose, kind, subject), lambda: check_time_en(prose, kind),
                            lambda: check_opinion_en(prose, domain), lambda: check_promotional_en(prose)]
