@@ -10,6 +10,10 @@ standard library, and writes a deterministic sample per domain to
 cached in ``bench/data/l4/knowledge_judge_cache.jsonl``, so a re-run asks nothing).
 ``python bench/l4_knowledge.py fit`` fits the judge's combiner and threshold on the tune split only
 and prints the constants for ``curation/l4/judge.py``.
+``python bench/l4_knowledge.py fit-scorer`` fits the knowledge scorer (``curation/l4/scorer.py``) on the
+tune split only (C and threshold by 5-fold cross-validation on tune) and writes its weights;
+``report --scorer`` adds rules + scorer. ``python bench/l4_knowledge.py speed`` measures items/s of the
+checks and of the scorer (embedding included) over the whole dev set.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import sys
 import sysconfig
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +32,7 @@ from tier_assets.curation.l4.checks import knowledge_problems
 from tier_assets.curation.l4.evaluate import evaluate_file, read_split
 from tier_assets.curation.l4.extract import kind_and_subject, rule_items
 from tier_assets.curation.l4.judge import COMBINER_KEYS, features, fit_combiner, knowledge_margins
+from tier_assets.curation.l4.scorer import KnowledgeScorer, feature_rows, fit_scorer
 from tier_assets.curation.l4.settings import L4Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,6 +175,93 @@ def fit() -> dict:
             "JUDGE_ONLY": judge_only}
 
 
+SCORER_C = (0.01, 0.03, 0.1, 0.3)
+SCORER_THRESHOLDS = [round(0.2 + 0.05 * i, 2) for i in range(13)]
+SCORER_MIN_RECALL = 0.75
+
+
+def _embedder():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from tier_assets.curation.models.embedder import get_embedder
+
+    return get_embedder()
+
+
+def _scored_rows(rows: list[dict], embedder) -> tuple[list[dict[str, float]], list[bool]]:
+    """Feature rows of labelled rows and whether the rules pass each."""
+    kinds = [kind_and_subject(r["text"], r["domain"]) for r in rows]
+    feats = feature_rows([r["text"] for r in rows], [r["domain"] for r in rows], [s for _, s in kinds],
+                         embedder.encode([r["text"] for r in rows]))
+    passed = [not knowledge_problems(r["text"], r["domain"], k, s) for r, (k, s) in zip(rows, kinds, strict=True)]
+    return feats, passed
+
+
+def fit_knowledge_scorer() -> KnowledgeScorer:
+    """The scorer fit on the tune split's en / math / code rows. C: the best mean cross-validated AUC over the
+    rows the rules pass; threshold: the best cross-validated precision of rules + scorer that keeps
+    >= ``SCORER_MIN_RECALL`` of the tune true items (5 folds, 3 shuffles)."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    rows = [r for r in read_split(OUT / "dev.jsonl", "tune") if r["domain"] != "zh"]
+    feats, passed = _scored_rows(rows, _embedder())
+    labels = [r["label"] for r in rows]
+    best: tuple[float, float, dict[int, float]] | None = None
+    for c in SCORER_C:
+        cv: dict[int, list[float]] = {}
+        for seed in range(3):
+            order = np.random.RandomState(seed).permutation(len(rows))
+            for k in range(5):
+                test = set(order[k::5].tolist())
+                train = [i for i in range(len(rows)) if i not in test]
+                model = fit_scorer([feats[i] for i in train], [labels[i] for i in train], c, 0.5, {})
+                for i, p in zip(sorted(test), model.probabilities([feats[i] for i in sorted(test)]), strict=True):
+                    cv.setdefault(i, []).append(float(p))
+        mean = {i: sum(v) / len(v) for i, v in cv.items()}
+        kept = [i for i in range(len(rows)) if passed[i]]
+        auc = float(roc_auc_score([labels[i] for i in kept], [mean[i] for i in kept]))
+        if best is None or auc > best[0]:
+            best = (auc, c, mean)
+    assert best is not None
+    auc, c, mean = best
+    true = sum(labels)
+    choice = (-1.0, SCORER_THRESHOLDS[0], 0.0)
+    for threshold in SCORER_THRESHOLDS:
+        keep = [passed[i] and mean[i] >= threshold for i in range(len(rows))]
+        hits = sum(k and y for k, y in zip(keep, labels, strict=True))
+        if sum(keep) and hits / true >= SCORER_MIN_RECALL and hits / sum(keep) > choice[0]:
+            choice = (hits / sum(keep), threshold, hits / true)
+    fit = {"split": "tune", "rows": len(rows), "c": c, "cv_auc_rules_passed": round(auc, 4),
+           "cv_precision": round(choice[0], 4), "cv_recall": round(choice[2], 4), "min_recall": SCORER_MIN_RECALL}
+    return fit_scorer(feats, labels, c, choice[1], fit)
+
+
+def scorer_scores(split: str, scorer: KnowledgeScorer) -> list[float | None]:
+    """The scorer's probabilities for one split's rows (None for zh)."""
+    rows = read_split(OUT / "dev.jsonl", split)
+    kinds = [kind_and_subject(r["text"], r["domain"]) for r in rows]
+    return scorer.score([r["text"] for r in rows], [r["domain"] for r in rows], [s for _, s in kinds], _embedder())
+
+
+def speed() -> dict:
+    """Items/s of the rule checks (kind, subject and checks) and of the scorer (embedding included), whole dev set."""
+    rows = read_split(OUT / "dev.jsonl")
+    started = time.perf_counter()
+    for _ in range(5):
+        for r in rows:
+            kind, subject = kind_and_subject(r["text"], r["domain"])
+            knowledge_problems(r["text"], r["domain"], kind, subject)
+    rules = 5 * len(rows) / (time.perf_counter() - started)
+    scorer, embedder = KnowledgeScorer.load(), _embedder()
+    embedder.encode([rows[0]["text"]])
+    started = time.perf_counter()
+    scorer.score([r["text"] for r in rows], [r["domain"] for r in rows],
+                 [kind_and_subject(r["text"], r["domain"])[1] for r in rows], embedder)
+    scored = len(rows) / (time.perf_counter() - started)
+    return {"rows": len(rows), "checks_items_per_s": round(rules, 1), "scorer_items_per_s": round(scored, 1),
+            "threads": os.environ.get("OMP_NUM_THREADS")}
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["candidates"]:
         OUT.mkdir(parents=True, exist_ok=True)
@@ -179,11 +273,23 @@ def main(argv: list[str]) -> int:
         print(f"{len(rows)} candidates -> {path}")
         return 0
     if argv[:1] == ["report"]:
-        judge = "--judge" in argv
+        judge, scored = "--judge" in argv, "--scorer" in argv
+        scorer = KnowledgeScorer.load() if scored else None
         for split in ("tune", "report"):
-            report = evaluate_file(OUT / "dev.jsonl", split=split, margins=margins(split) if judge else None)
-            keys = ["split", "with_checks", "without_checks", "reasons"] + (["judge_only", "with_judge"] * judge)
+            report = evaluate_file(OUT / "dev.jsonl", split=split, margins=margins(split) if judge else None,
+                                   scores=scorer_scores(split, scorer) if scorer else None,
+                                   min_score=scorer.threshold if scorer else None)
+            keys = (["split", "with_checks", "without_checks", "reasons"] + (["judge_only", "with_judge"] * judge)
+                    + ["with_scorer"] * scored)
             print(json.dumps({k: report[k] for k in keys}, ensure_ascii=False))
+        return 0
+    if argv[:1] == ["fit-scorer"]:
+        scorer = fit_knowledge_scorer()
+        scorer.save()
+        print(json.dumps({"threshold": scorer.threshold, **scorer.fit}))
+        return 0
+    if argv[:1] == ["speed"]:
+        print(json.dumps(speed()))
         return 0
     if argv[:1] == ["fit"]:
         print(fit())

@@ -7,7 +7,9 @@ keep / reject, and the report gives precision and recall of "keep" overall, per
 kind and per domain, next to today's extractor without checks (everything kept).
 Given the knowledge judge's margins (``judge.knowledge_margins``), it also reports
 the judge alone (Platt-scaled margin >= 0.5, no rules) and the rules followed by
-the calibrated combiner (``judge.COMBINER`` >= ``judge.MIN_KNOWLEDGE``).
+the calibrated combiner (``judge.COMBINER`` >= ``judge.MIN_KNOWLEDGE``). Given the knowledge
+scorer's probabilities (``scorer.KnowledgeScorer.score``), it reports the rules followed by the
+scorer (P >= its threshold; a zh item, unscored, on the rules alone).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def _breakdown(rows: list[dict[str, Any]], key: str, decision: str) -> dict[str,
 
 
 def _judged(row: dict[str, Any], margin: float | None, max_chars: int,
-            min_knowledge: float) -> dict[str, Any]:
+            min_knowledge: float, score: float | None = None, min_score: float | None = None) -> dict[str, Any]:
     """One row with every decision: rules, everything, and (given a margin) judge alone and rules + judge."""
     kind, subject = kind_and_subject(row["text"], row["domain"])
     problems = knowledge_problems(row["text"], row["domain"], kind, subject, max_chars)
@@ -85,19 +87,28 @@ def _judged(row: dict[str, Any], margin: float | None, max_chars: int,
                    knowledge=None if combined is None else round(combined, 4))
         if not problems and not out["with_judge"]:
             out["reason"] = "l4_check:not_knowledge"
+    if min_score is not None:
+        out["with_scorer"] = not problems and (score is None or score >= min_score)
+        if not problems and not out["with_scorer"]:
+            out["reason"] = "l4_check:scorer"
     return out
 
 
 def evaluate_rows(rows: list[dict[str, Any]], max_chars: int = MAX_ITEM_CHARS,
-                  margins: list[float | None] | None = None, min_knowledge: float = MIN_KNOWLEDGE) -> dict[str, Any]:
+                  margins: list[float | None] | None = None, min_knowledge: float = MIN_KNOWLEDGE,
+                  scores: list[float | None] | None = None, min_score: float | None = None) -> dict[str, Any]:
     """Checks vs no checks on labelled rows (and, given the judge's ``margins``, the judge alone and rules +
-    judge): overall, per kind and per domain, and the reasons for rejecting."""
-    judged = [_judged(row, None if margins is None else margins[i], max_chars, min_knowledge)
+    judge; given the scorer's ``scores`` and its ``min_score``, rules + scorer): overall, per kind and per
+    domain, and the reasons for rejecting."""
+    judged = [_judged(row, None if margins is None else margins[i], max_chars, min_knowledge,
+                      None if scores is None else scores[i], min_score if scores is not None else None)
               for i, row in enumerate(rows)]
     decisions = [("with_checks", "checks"), ("without_checks", "all")]
     if margins is not None:
         decisions += [("judge_only", "judge_only"), ("with_judge", "with_judge")]
-    final = "with_judge" if margins is not None else "checks"
+    if scores is not None:
+        decisions += [("with_scorer", "with_scorer")]
+    final = "with_judge" if margins is not None else "with_scorer" if scores is not None else "checks"
     report: dict[str, Any] = {}
     for name, decision in decisions:
         report[name] = {"overall": _scores((r["label"], r[decision]) for r in judged),
@@ -121,7 +132,9 @@ def read_split(path: str | Path, split: str | None = None) -> list[dict[str, Any
     return rows
 
 
-def evaluate_file(path: str | Path, split: str | None = None,
-                  margins: list[float | None] | None = None) -> dict[str, Any]:
-    """``evaluate_rows`` over a labelled file's ``split`` rows (``margins``: the judge's, one per such row)."""
-    return {"file": str(path), "split": split, **evaluate_rows(read_split(path, split), margins=margins)}
+def evaluate_file(path: str | Path, split: str | None = None, margins: list[float | None] | None = None,
+                  scores: list[float | None] | None = None, min_score: float | None = None) -> dict[str, Any]:
+    """``evaluate_rows`` over a labelled file's ``split`` rows (``margins``: the judge's, ``scores``: the
+    scorer's, one per such row)."""
+    return {"file": str(path), "split": split,
+            **evaluate_rows(read_split(path, split), margins=margins, scores=scores, min_score=min_score)}
