@@ -32,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tier_assets.curation.models.gguf_cache import load_gguf
 from tier_assets.curation.validation import check_at_least_one, check_non_negative
 
 Message = dict[str, str]
@@ -244,9 +245,12 @@ class TransformersLLM(LLM):
         directory, gguf_file, self.model_id = resolve_model(model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
-        kwargs: dict[str, Any] = {"gguf_file": gguf_file} if gguf_file else {}
-        self.tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
-        self.model = AutoModelForCausalLM.from_pretrained(directory, dtype=dtype, **kwargs).to(self.device)
+        if gguf_file:
+            self.tokenizer, model = load_gguf(directory, gguf_file, dtype)
+        else:
+            self.tokenizer = AutoTokenizer.from_pretrained(directory)
+            model = AutoModelForCausalLM.from_pretrained(directory, dtype=dtype)
+        self.model = model.to(self.device)
         self.model.eval()
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
