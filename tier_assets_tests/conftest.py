@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 DEMO_DATA = REPO / "tier_assets" / "demo_data"
+
+
+def stop_process_group(proc: subprocess.Popen, grace_s: float = 60) -> None:
+    """Stop what a test started with ``start_new_session=True``: SIGTERM to its group, up to ``grace_s`` for the
+    leader to exit, then SIGKILL to whatever of the group is left (a Dagster code server can outlive its daemon)."""
+    with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(grace_s)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 @pytest.fixture(scope="session")

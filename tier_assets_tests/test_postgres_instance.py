@@ -11,7 +11,6 @@ import pwd
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from tier_assets.definitions import build_definitions
 from tier_assets.defs.registry import BATCH_PARTITIONS_NAME, partition_key
 from tier_assets.runner import run_assets
 
-from .conftest import DEMO_DATA, REPO
+from .conftest import DEMO_DATA, REPO, stop_process_group
 from .test_ui import _free_port, _wait
 
 pytestmark = pytest.mark.slow
@@ -321,12 +320,7 @@ def daemon(postgres):
                 (inbox / "drop.jsonl.tmp").rename(inbox / "drop.jsonl")  # appear atomically
                 yield {"store": TierStore(root), "instance": instance, "log": log}
             finally:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+                stop_process_group(proc)
                 instance.dispose()
 
 
@@ -366,8 +360,7 @@ def test_the_daemon_on_postgres_promotes_an_inbox_file_to_l1(daemon, postgres):
     assert postgres.query("daemon", "SELECT count(*) FROM job_ticks WHERE status = 'SUCCESS'")[0][0] >= 2
 
 
-@pytest.mark.heavy
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(1200)
 def test_the_daemon_on_postgres_promotes_an_inbox_file_to_l2_through_the_llm_pool(daemon, postgres):
     store, instance = daemon["store"], daemon["instance"]
     ref = _wait_for(daemon, lambda: _inbox_partition(store, "L2"), 1200, "the daemon to promote the inbox file to L2")

@@ -24,7 +24,7 @@ from tier_assets.defs.registry import BATCH_PARTITIONS_NAME, partition_key
 from tier_assets.defs.run_launcher import worker_health
 from tier_assets.runner import run_assets
 
-from .conftest import DEMO_DATA, REPO
+from .conftest import DEMO_DATA, REPO, stop_process_group
 from .test_ui import _free_port, _graphql, _wait
 
 pytestmark = pytest.mark.slow
@@ -96,11 +96,7 @@ def daemon(workdir):
         _wait(lambda: _up(port), 300, "the code location", step=2)
         yield {"port": port, "env": env, "instance": instance, "store": store, "reference": reference}
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_group(proc)
         instance.dispose()
 
 

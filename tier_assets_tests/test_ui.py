@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from tier_assets.defs.l0 import l0_raw
 from tier_assets.defs.l1 import l1_filtered
 from tier_assets.defs.registry import BATCH_PARTITIONS_NAME, partition_key
 
-from .conftest import DEMO_DATA, REPO
+from .conftest import DEMO_DATA, REPO, stop_process_group
 
 pytestmark = pytest.mark.slow
 RP = DEMO_DATA / "en" / "redpajama-c4-sample.jsonl"
@@ -98,11 +97,7 @@ def dagster_dev(tmp_path_factory):
         _wait(lambda: _graphql(port, "{ assetNodes { id } }")["assetNodes"], 120, "the code location")
         yield {"port": port, "root": root, "home": home}
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_group(proc, grace_s=30)
 
 
 def test_graphql_shows_assets_partitions_materializations_checks_and_lineage(dagster_dev):
