@@ -12,8 +12,10 @@ cached in ``bench/data/l4/knowledge_judge_cache.jsonl``, so a re-run asks nothin
 and prints the constants for ``curation/l4/judge.py``.
 ``python bench/l4_knowledge.py fit-scorer`` fits the knowledge scorer (``curation/l4/scorer.py``) on the
 tune split only (C and threshold by 5-fold cross-validation on tune) and writes its weights;
-``report --scorer`` adds rules + scorer. ``python bench/l4_knowledge.py speed`` measures items/s of the
-checks and of the scorer (embedding included) over the whole dev set.
+``python bench/l4_knowledge.py scorer-domains`` decides per domain, from tune cross-validation only,
+whether the L4 stage uses the scorer and at which threshold (``recipes/l4.yaml``);
+``report --scorer`` adds rules + scorer as the L4 recipe sets it. ``python bench/l4_knowledge.py speed``
+measures items/s of the checks and of the scorer (embedding included) over the whole dev set.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ import sysconfig
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from tier_assets.curation.l4.checks import knowledge_problems
-from tier_assets.curation.l4.evaluate import evaluate_file, read_split
+from tier_assets.curation.l4.evaluate import evaluate_file, read_split, scorer_thresholds
 from tier_assets.curation.l4.extract import kind_and_subject, rule_items
 from tier_assets.curation.l4.judge import COMBINER_KEYS, features, fit_combiner, knowledge_margins
 from tier_assets.curation.l4.scorer import KnowledgeScorer, feature_rows, fit_scorer
@@ -178,6 +181,7 @@ def fit() -> dict:
 SCORER_C = (0.01, 0.03, 0.1, 0.3)
 SCORER_THRESHOLDS = [round(0.2 + 0.05 * i, 2) for i in range(13)]
 SCORER_MIN_RECALL = 0.75
+DOMAIN_MIN_RECALL = 0.6  # issue 11: precision at recall >= 0.60
 
 
 def _embedder():
@@ -196,28 +200,40 @@ def _scored_rows(rows: list[dict], embedder) -> tuple[list[dict[str, float]], li
     return feats, passed
 
 
+def _cv_probabilities(feats: list[dict[str, float]], labels: list[int], c: float) -> dict[int, float]:
+    """Each row's P(knowledge) from the models that did not see it, averaged (5 folds, 3 shuffles)."""
+    import numpy as np
+
+    cv: dict[int, list[float]] = {}
+    for seed in range(3):
+        order = np.random.RandomState(seed).permutation(len(feats))
+        for k in range(5):
+            test = sorted(order[k::5].tolist())
+            held = set(test)
+            train = [i for i in range(len(feats)) if i not in held]
+            model = fit_scorer([feats[i] for i in train], [labels[i] for i in train], c, 0.5, {})
+            for i, p in zip(test, model.probabilities([feats[i] for i in test]), strict=True):
+                cv.setdefault(i, []).append(float(p))
+    return {i: sum(v) / len(v) for i, v in cv.items()}
+
+
+def _tune_scorer_rows() -> tuple[list[dict], list[dict[str, float]], list[bool], list[int]]:
+    """The tune split's en / math / code rows, their feature rows, whether the rules pass each, their labels."""
+    rows = [r for r in read_split(OUT / "dev.jsonl", "tune") if r["domain"] != "zh"]
+    feats, passed = _scored_rows(rows, _embedder())
+    return rows, feats, passed, [r["label"] for r in rows]
+
+
 def fit_knowledge_scorer() -> KnowledgeScorer:
     """The scorer fit on the tune split's en / math / code rows. C: the best mean cross-validated AUC over the
     rows the rules pass; threshold: the best cross-validated precision of rules + scorer that keeps
     >= ``SCORER_MIN_RECALL`` of the tune true items (5 folds, 3 shuffles)."""
-    import numpy as np
     from sklearn.metrics import roc_auc_score
 
-    rows = [r for r in read_split(OUT / "dev.jsonl", "tune") if r["domain"] != "zh"]
-    feats, passed = _scored_rows(rows, _embedder())
-    labels = [r["label"] for r in rows]
+    rows, feats, passed, labels = _tune_scorer_rows()
     best: tuple[float, float, dict[int, float]] | None = None
     for c in SCORER_C:
-        cv: dict[int, list[float]] = {}
-        for seed in range(3):
-            order = np.random.RandomState(seed).permutation(len(rows))
-            for k in range(5):
-                test = set(order[k::5].tolist())
-                train = [i for i in range(len(rows)) if i not in test]
-                model = fit_scorer([feats[i] for i in train], [labels[i] for i in train], c, 0.5, {})
-                for i, p in zip(sorted(test), model.probabilities([feats[i] for i in sorted(test)]), strict=True):
-                    cv.setdefault(i, []).append(float(p))
-        mean = {i: sum(v) / len(v) for i, v in cv.items()}
+        mean = _cv_probabilities(feats, labels, c)
         kept = [i for i in range(len(rows)) if passed[i]]
         auc = float(roc_auc_score([labels[i] for i in kept], [mean[i] for i in kept]))
         if best is None or auc > best[0]:
@@ -236,11 +252,33 @@ def fit_knowledge_scorer() -> KnowledgeScorer:
     return fit_scorer(feats, labels, c, choice[1], fit)
 
 
-def scorer_scores(split: str, scorer: KnowledgeScorer) -> list[float | None]:
-    """The scorer's probabilities for one split's rows (None for zh)."""
-    rows = read_split(OUT / "dev.jsonl", split)
-    kinds = [kind_and_subject(r["text"], r["domain"]) for r in rows]
-    return scorer.score([r["text"] for r in rows], [r["domain"] for r in rows], [s for _, s in kinds], _embedder())
+def _precision_recall(idx: list[int], keep: list[bool], labels: list[int]) -> dict[str, Any]:
+    hits = sum(1 for i in idx if labels[i] and keep[i])
+    kept, true = sum(keep[i] for i in idx), sum(labels[i] for i in idx)
+    return {"precision": round(hits / kept, 4) if kept else None, "recall": round(hits / true, 4) if true else None,
+            "kept": kept}
+
+
+def scorer_domains() -> dict[str, Any]:
+    """Per domain (en, math, code), from tune cross-validation only (the shipped C): the rules alone, and rules +
+    scorer at each threshold of ``SCORER_THRESHOLDS``. The scorer is on in a domain when some threshold keeping
+    >= ``DOMAIN_MIN_RECALL`` of its tune true items has a higher precision than the rules alone; the threshold
+    is the one with the highest such precision (then the higher recall)."""
+    rows, feats, passed, labels = _tune_scorer_rows()
+    mean = _cv_probabilities(feats, labels, KnowledgeScorer.load().fit["c"])
+    out: dict[str, Any] = {}
+    for domain in ("en", "math", "code"):
+        idx = [i for i, r in enumerate(rows) if r["domain"] == domain]
+        rules = _precision_recall(idx, passed, labels)
+        table = {t: _precision_recall(idx, [passed[i] and mean[i] >= t for i in range(len(rows))], labels)
+                 for t in SCORER_THRESHOLDS}
+        ok = [(v["precision"], v["recall"], t) for t, v in table.items()
+              if v["precision"] is not None and v["recall"] is not None and v["recall"] >= DOMAIN_MIN_RECALL]
+        best = max(ok, default=None)
+        on = best is not None and rules["precision"] is not None and best[0] > rules["precision"]
+        out[domain] = {"rules": rules, "knowledge_scorer": on, "min_knowledge_score": best[2] if on else None,
+                       "with_scorer": table[best[2]] if on else None, "by_threshold": table}
+    return out
 
 
 def speed() -> dict:
@@ -274,11 +312,10 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[:1] == ["report"]:
         judge, scored = "--judge" in argv, "--scorer" in argv
-        scorer = KnowledgeScorer.load() if scored else None
         for split in ("tune", "report"):
             report = evaluate_file(OUT / "dev.jsonl", split=split, margins=margins(split) if judge else None,
-                                   scores=scorer_scores(split, scorer) if scorer else None,
-                                   min_score=scorer.threshold if scorer else None)
+                                   embedder=_embedder() if scored else None,
+                                   min_scores=scorer_thresholds() if scored else None)
             keys = (["split", "with_checks", "without_checks", "reasons"] + (["judge_only", "with_judge"] * judge)
                     + ["with_scorer"] * scored)
             print(json.dumps({k: report[k] for k in keys}, ensure_ascii=False))
@@ -287,6 +324,9 @@ def main(argv: list[str]) -> int:
         scorer = fit_knowledge_scorer()
         scorer.save()
         print(json.dumps({"threshold": scorer.threshold, **scorer.fit}))
+        return 0
+    if argv[:1] == ["scorer-domains"]:
+        print(json.dumps(scorer_domains()))
         return 0
     if argv[:1] == ["speed"]:
         print(json.dumps(speed()))

@@ -1,4 +1,5 @@
-"""L4 subcommands of ``tier-assets``: ``evaluate-l4`` (``--judge``: with the LLM knowledge judge).
+"""L4 subcommands of ``tier-assets``: ``evaluate-l4`` (rules + the knowledge scorer where the L4 recipe turns
+it on, as the stage decides; ``--no-scorer``: the rules alone; ``--judge``: with the LLM knowledge judge).
 
 ``add_l4_commands(subparsers, parents)`` registers them on the main CLI's argparse
 subparsers (``parents``: the options every command shares); each sets ``func`` to a
@@ -31,6 +32,13 @@ def _judge_margins(path: str, split: str | None, cache_file: str | None) -> list
     return knowledge_margins(llm, [r["text"] for r in rows], cache)
 
 
+def _embedder():
+    """The embedder the L4 stage's knowledge scorer reads (the process-wide default model)."""
+    from tier_assets.curation.models.embedder import get_embedder
+
+    return get_embedder()
+
+
 def _summary(name: str, scores: dict) -> str:
     return (f"{name}: precision {scores['precision']}, recall {scores['recall']} "
             f"({scores['kept']} kept of {scores['n']}, {scores['true_items']} true)")
@@ -41,7 +49,8 @@ def cmd_evaluate_l4(args: argparse.Namespace) -> int:
 
     try:
         margins = _judge_margins(args.labelled, args.split, args.judge_cache) if args.judge else None
-        report = evaluate_file(args.labelled, split=args.split, margins=margins)
+        report = evaluate_file(args.labelled, split=args.split, margins=margins,
+                               embedder=None if args.no_scorer else _embedder())
     except LabelledFileError as exc:
         raise UserError(str(exc)) from exc
     text = json.dumps(report, indent=2, ensure_ascii=False)
@@ -49,9 +58,13 @@ def cmd_evaluate_l4(args: argparse.Namespace) -> int:
         with open(args.out, "w", encoding="utf-8") as f:
             f.write(text + "\n")
     print(text)
-    names = ["without_checks", "with_checks"] + (["judge_only", "with_judge"] if args.judge else [])
+    names = (["without_checks", "with_checks"] + ([] if args.no_scorer else ["with_scorer"])
+             + (["judge_only", "with_judge"] if args.judge else []))
     for name in names:
         print(_summary(name, report[name]["overall"]), file=sys.stderr)
+    if not args.no_scorer:
+        print(f"with_scorer: the rules, then the knowledge scorer in {report['scorer_domains'] or 'no domain'} "
+              "(the L4 stage's default)", file=sys.stderr)
     return 0
 
 
@@ -60,11 +73,14 @@ def add_l4_commands(subparsers: argparse._SubParsersAction,
     """Register ``evaluate-l4`` on ``subparsers``, with the shared ``parents`` options."""
     parents = parents if parents is not None else [common_options()]
     ev = subparsers.add_parser("evaluate-l4", parents=parents,
-                               help="precision / recall of the L4 knowledge checks' keep decision on labelled JSONL")
+                               help="precision / recall of the L4 knowledge checks' keep decision on labelled JSONL "
+                                    "(rules, and rules + scorer as the L4 stage decides by default)")
     ev.add_argument("labelled", type=existing_file,
                     help="JSONL with {text, domain, label: 0|1} per line (1 = a reliable knowledge item)")
     ev.add_argument("--split", default=None, help="only rows whose 'split' field is this (e.g. tune, report)")
     ev.add_argument("--out", default=None, help="also write the JSON report here")
+    ev.add_argument("--no-scorer", action="store_true",
+                    help="the rules alone: leave out the knowledge scorer the L4 recipe turns on (en)")
     ev.add_argument("--judge", action="store_true",
                     help="also run the LLM knowledge judge: the judge alone and rules + judge, next to the rules")
     ev.add_argument("--judge-cache", default=None,

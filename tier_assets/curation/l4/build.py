@@ -5,9 +5,11 @@ then doc id) while the token budget lasts, and each batch's claims are judged
 right after it, so the judge is paid from the same budget and a run never
 extracts what it can no longer verify. Every item first passes the knowledge
 checks (``checks.py``: no opinions, fragments, context-bound or time-relative
-claims, promotion; free, so before the paid judge); with ``knowledge_judge`` the
-items they pass are then judged by the LLM (``judge.py``, paid from the budget,
-``l4_check:not_knowledge``). Every item that is not kept
+claims, promotion; free, so before the paid judge); with ``knowledge_scorer`` (en
+by default) the items they pass are scored by the knowledge scorer (``scorer.py``:
+the embedder, loaded once per stage; ``l4_check:not_knowledge_scorer``); with
+``knowledge_judge`` the items still kept are then judged by the LLM (``judge.py``,
+paid from the budget, ``l4_check:not_knowledge``). Every item that is not kept
 goes to the rejected set with its stage and reason (extraction outputs that do
 not parse, claims without evidence, ``l4_check:<name>`` knowledge checks, failed
 verification, ``l4_conflict``); merged duplicates live on inside
@@ -39,6 +41,7 @@ from tier_assets.curation.l4.extract import (
 )
 from tier_assets.curation.l4.judge import NOT_KNOWLEDGE, judge_knowledge
 from tier_assets.curation.l4.organize import STAGE, item_record, organize
+from tier_assets.curation.l4.scorer import KnowledgeScorer, screen_with_scorer
 from tier_assets.curation.l4.settings import L4Settings
 from tier_assets.curation.l4.verify import verify_items
 from tier_assets.curation.llm_cache import LLMCache, Request
@@ -79,7 +82,7 @@ class ExtractItems(RecordStage):
     """Items from each source document: rules always, the LLM for the best ``max_llm_docs`` while the budget lasts.
 
     Source documents arrive best first (``RankSources``); every item passes the
-    knowledge checks (free) and is then verified (span, key terms, and for LLM
+    knowledge checks (free), with ``knowledge_scorer`` the scorer (the embedder, no budget), and is then verified (span, key terms, and for LLM
     items the entailment judge, paid from the same budget). Kept: verified item
     records; rejected: every item or extraction output that failed, with its reason.
     The budget carries across batches, as in L3's ``Refine``.
@@ -91,6 +94,8 @@ class ExtractItems(RecordStage):
     def __init__(self, config: L4Settings, cache: LLMCache | None = None,
                  progress: Callable[[str], None] | None = None):
         self.config, self.cache, self.progress = config, cache, progress
+        if config.knowledge_scorer:
+            self.resources = Resources(cpus=1.0, memory_gb=4.0, models=("llm", "embedder"))
         self.budget = TokenBudget(config.budget_tokens)
         self.extracted = Counter[str]()
         self.priors: dict[str, float] = {}
@@ -103,6 +108,8 @@ class ExtractItems(RecordStage):
     def setup(self, models: Models) -> None:
         self.llm: LLM | None = models.llm if self.config.llm_extraction else None
         self.judge_llm: LLM | None = models.llm if self.config.knowledge_judge else None
+        self.scorer: tuple[KnowledgeScorer, Embedder] | None = (
+            (KnowledgeScorer.load(), models.require("embedder", self.name)) if self.config.knowledge_scorer else None)
         self.models: dict[str, Any] = {"l4": {"llm": self.llm.model_id, "backend": self.llm.backend}
                                        if self.llm else {"llm": None, "backend": None}}
 
@@ -128,10 +135,14 @@ class ExtractItems(RecordStage):
 
     def _verify(self, items: list[Item], sources: dict[str, str], rejected: list[Doc],
                 llm: LLM | None) -> list[Item]:
-        """Knowledge checks (free, so before the paid judge), then verification; failures rejected."""
+        """Knowledge checks and scorer (free, so before the paid judges), then verification; failures rejected."""
         ok, bad = screen_items(items, self.config.max_item_chars)
         for item, failure in bad:
             self._fail(rejected, item, failure.reason, failure.detail, CHECK_STAGE)
+        if self.scorer is not None:
+            ok, low = screen_with_scorer(ok, *self.scorer, self.config.min_knowledge_score)
+            for item, reason, detail in low:
+                self._fail(rejected, item, reason, detail, CHECK_STAGE)
         good, failed = verify_items(ok, sources, llm, self.config, self.budget if llm else None, self.priors,
                                     self.cache if llm else None)
         for item, reason, detail in failed:

@@ -8,21 +8,25 @@ kind and per domain, next to today's extractor without checks (everything kept).
 Given the knowledge judge's margins (``judge.knowledge_margins``), it also reports
 the judge alone (Platt-scaled margin >= 0.5, no rules) and the rules followed by
 the calibrated combiner (``judge.COMBINER`` >= ``judge.MIN_KNOWLEDGE``). Given the knowledge
-scorer's probabilities (``scorer.KnowledgeScorer.score``), it reports the rules followed by the
-scorer (P >= its threshold; a zh item, unscored, on the rules alone).
+scorer's probabilities (``scorer.KnowledgeScorer.score``) and a threshold per domain where it is on
+(``scorer_thresholds``: what the L4 recipe turns on), it reports the rules followed by the scorer
+(P >= the domain's threshold; a row of another domain, or unscored, on the rules alone): what the
+L4 stage keeps by default.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from tier_assets.curation.l4.checks import MAX_ITEM_CHARS, knowledge_problems
 from tier_assets.curation.l4.extract import kind_and_subject
 from tier_assets.curation.l4.judge import JUDGE_ONLY, MIN_KNOWLEDGE, knowledge_probability
+from tier_assets.curation.l4.scorer import NOT_KNOWLEDGE_SCORER, KnowledgeScorer
+from tier_assets.curation.l4.settings import load_l4_settings
 from tier_assets.curation.schema import DOMAINS
 
 
@@ -73,8 +77,10 @@ def _breakdown(rows: list[dict[str, Any]], key: str, decision: str) -> dict[str,
 
 
 def _judged(row: dict[str, Any], margin: float | None, max_chars: int,
-            min_knowledge: float, score: float | None = None, min_score: float | None = None) -> dict[str, Any]:
-    """One row with every decision: rules, everything, and (given a margin) judge alone and rules + judge."""
+            min_knowledge: float, score: float | None = None, min_score: float | None = None,
+            scored: bool = False) -> dict[str, Any]:
+    """One row with every decision: rules, everything, (given a margin) judge alone and rules + judge, and
+    (``scored``) rules + scorer, the scorer on where ``min_score`` is given."""
     kind, subject = kind_and_subject(row["text"], row["domain"])
     problems = knowledge_problems(row["text"], row["domain"], kind, subject, max_chars)
     out = {**row, "kind": kind, "checks": not problems, "all": True,
@@ -87,21 +93,23 @@ def _judged(row: dict[str, Any], margin: float | None, max_chars: int,
                    knowledge=None if combined is None else round(combined, 4))
         if not problems and not out["with_judge"]:
             out["reason"] = "l4_check:not_knowledge"
-    if min_score is not None:
-        out["with_scorer"] = not problems and (score is None or score >= min_score)
+    if scored:
+        out["with_scorer"] = not problems and (min_score is None or score is None or score >= min_score)
         if not problems and not out["with_scorer"]:
-            out["reason"] = "l4_check:scorer"
+            out["reason"] = NOT_KNOWLEDGE_SCORER
     return out
 
 
 def evaluate_rows(rows: list[dict[str, Any]], max_chars: int = MAX_ITEM_CHARS,
                   margins: list[float | None] | None = None, min_knowledge: float = MIN_KNOWLEDGE,
-                  scores: list[float | None] | None = None, min_score: float | None = None) -> dict[str, Any]:
+                  scores: list[float | None] | None = None,
+                  min_scores: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Checks vs no checks on labelled rows (and, given the judge's ``margins``, the judge alone and rules +
-    judge; given the scorer's ``scores`` and its ``min_score``, rules + scorer): overall, per kind and per
-    domain, and the reasons for rejecting."""
+    judge; given the scorer's ``scores`` and ``min_scores``, a threshold per domain where it is on, rules +
+    scorer): overall, per kind and per domain, and the reasons for rejecting."""
     judged = [_judged(row, None if margins is None else margins[i], max_chars, min_knowledge,
-                      None if scores is None else scores[i], min_score if scores is not None else None)
+                      None if scores is None else scores[i], (min_scores or {}).get(row["domain"]),
+                      scores is not None)
               for i, row in enumerate(rows)]
     decisions = [("with_checks", "checks"), ("without_checks", "all")]
     if margins is not None:
@@ -132,9 +140,37 @@ def read_split(path: str | Path, split: str | None = None) -> list[dict[str, Any
     return rows
 
 
+def scorer_thresholds() -> dict[str, float]:
+    """``min_knowledge_score`` of each domain whose L4 recipe turns ``knowledge_scorer`` on."""
+    settings = {d: load_l4_settings(d) for d in DOMAINS}
+    return {d: s.min_knowledge_score for d, s in settings.items() if s.knowledge_scorer}
+
+
+def scorer_scores(rows: list[dict[str, Any]], domains: Iterable[str], scorer: KnowledgeScorer,
+                  embedder: Any) -> list[float | None]:
+    """The scorer's P(knowledge) of each row of ``domains`` (subject as the rule extractor assigns it);
+    None elsewhere (the rows of other domains are not embedded)."""
+    wanted = set(domains)
+    picked = [i for i, r in enumerate(rows) if r["domain"] in wanted]
+    out: list[float | None] = [None] * len(rows)
+    if picked:
+        subjects = [kind_and_subject(rows[i]["text"], rows[i]["domain"])[1] for i in picked]
+        scores = scorer.score([rows[i]["text"] for i in picked], [rows[i]["domain"] for i in picked], subjects,
+                              embedder)
+        for i, p in zip(picked, scores, strict=True):
+            out[i] = p
+    return out
+
+
 def evaluate_file(path: str | Path, split: str | None = None, margins: list[float | None] | None = None,
-                  scores: list[float | None] | None = None, min_score: float | None = None) -> dict[str, Any]:
-    """``evaluate_rows`` over a labelled file's ``split`` rows (``margins``: the judge's, ``scores``: the
-    scorer's, one per such row)."""
-    return {"file": str(path), "split": split,
-            **evaluate_rows(read_split(path, split), margins=margins, scores=scores, min_score=min_score)}
+                  embedder: Any = None, min_scores: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """``evaluate_rows`` over a labelled file's ``split`` rows (``margins``: the judge's, one per such row).
+    Given an ``embedder``, also rules + scorer where ``min_scores`` (default: the L4 recipe's
+    ``scorer_thresholds``) turns it on: the stage's default decision."""
+    rows = read_split(path, split)
+    scores = None
+    if embedder is not None:
+        min_scores = scorer_thresholds() if min_scores is None else min_scores
+        scores = scorer_scores(rows, min_scores, KnowledgeScorer.load(), embedder)
+    return {"file": str(path), "split": split, "scorer_domains": None if scores is None else dict(min_scores or {}),
+            **evaluate_rows(rows, margins=margins, scores=scores, min_scores=min_scores)}

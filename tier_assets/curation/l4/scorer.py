@@ -7,10 +7,11 @@ dimensions) and a few structural features (length, a genus-differentia shape, "i
 a named subject, parentheses, quotes, digits, domain), fit on the dev set's **tune** split
 only (``python bench/l4_knowledge.py fit-scorer``); its weights ship as
 ``knowledge_scorer.json`` next to this module. An item is kept when the rules pass it and
-its probability reaches the shipped threshold (chosen by cross-validation on tune).
+its probability reaches ``min_knowledge_score`` (``L4Settings``; per domain in ``recipes/l4.yaml``).
 
 The embedder is English: Chinese items get no score (``None``) and are judged by the rules
-alone. Measured on the dev set (``docs/l4-labelling.md``), it is an option, not L4's default.
+alone. Which domains use it, and at which threshold, is decided by cross-validation on tune
+(``bench/l4_knowledge.py scorer-domains``; ``docs/l4-labelling.md``): en only today.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from tier_assets.curation.l4.extract import Item
 from tier_assets.curation.logistic import fit_logistic
 
+NOT_KNOWLEDGE_SCORER = "l4_check:not_knowledge_scorer"
 WEIGHTS = Path(__file__).with_name("knowledge_scorer.json")
 EMBEDDING_DIM = 384
 STRUCTURE_KEYS = ("log_len", "genus", "is_the", "named", "one_word", "starts_the", "commas", "digits", "paren",
@@ -112,3 +115,21 @@ def fit_scorer(rows: Sequence[dict[str, float]], labels: Sequence[int], c: float
     weights, center, scale, bias = fit_logistic(rows, labels, KEYS, c)
     return KnowledgeScorer(np.array([weights[k] for k in KEYS]), np.array([center[k] for k in KEYS]),
                            np.array([scale[k] or 1.0 for k in KEYS]), round(bias, 6), threshold, fit)
+
+
+def screen_with_scorer(items: Sequence[Item], scorer: KnowledgeScorer, embedder: Encoder, min_score: float
+                       ) -> tuple[list[Item], list[tuple[Item, str, str]]]:
+    """(kept items, [(item, ``NOT_KNOWLEDGE_SCORER``, detail)]) for items the rules passed; the score lands in
+    ``item.verification["knowledge_score"]`` (None for zh: the rules' verdict stands)."""
+    if not items:
+        return [], []
+    scores = scorer.score([i.text for i in items], [i.domain for i in items], [i.subject for i in items], embedder)
+    kept: list[Item] = []
+    failed: list[tuple[Item, str, str]] = []
+    for item, p in zip(items, scores, strict=True):
+        item.verification.update(knowledge_score=p, min_knowledge_score=min_score)
+        if p is not None and p < min_score:
+            failed.append((item, NOT_KNOWLEDGE_SCORER, f"knowledge scorer P {p:.3f} < {min_score}"))
+        else:
+            kept.append(item)
+    return kept, failed

@@ -30,7 +30,10 @@ class L4Settings:
     ``budget_tokens``) and rejected as ``l4_check:not_knowledge`` when the calibrated
     combiner of its margin and rule features (``judge.py``) is below ``min_knowledge``;
     off by default: on the dev set it adds 0.02 precision on the report split and costs
-    recall on the tune split (docs/l4-labelling.md).
+    recall on the tune split (docs/l4-labelling.md). With ``knowledge_scorer``, an item the rules pass
+    is scored by the knowledge scorer (``scorer.py``: the embedder's vector and structural features,
+    free of the budget) and rejected as ``l4_check:not_knowledge_scorer`` below ``min_knowledge_score``;
+    on for en only, where it raises cross-validated tune precision (zh is never scored).
     Verification: an item's key terms must cover ``min_term_coverage`` of its evidence span, and an LLM item's calibrated entailment P(Yes) must reach
     ``min_entailment``. Organization: items of one kind whose embeddings have
     cosine >= ``merge_threshold`` are one item; the topic is the nearest topic
@@ -58,6 +61,8 @@ class L4Settings:
     max_item_chars: int = 600
     knowledge_judge: bool = False
     min_knowledge: float = 0.8
+    knowledge_scorer: bool = False
+    min_knowledge_score: float = 0.35
     min_term_coverage: float = 0.6
     judge: bool = True
     judge_calibrated: bool = True
@@ -79,7 +84,8 @@ class L4Settings:
         check_order(self, "min_sentence_chars", "max_sentence_chars")
         check_at_least_one(self, "max_item_chars")
         check_at_least_one(self, "records_per_batch", integer=True, optional=True)
-        check_fraction(self, "min_term_coverage", "min_entailment", "min_knowledge", "min_contradiction")
+        check_fraction(self, "min_term_coverage", "min_entailment", "min_knowledge", "min_contradiction",
+                       "min_knowledge_score")
         check_cosine(self, "merge_threshold", "topic_min_similarity", "conflict_neighbour")
 
 
