@@ -199,7 +199,14 @@ def test_evaluate_l4_command(tmp_path: Path, capsys):
     assert checks["overall"] == {"n": 6, "true_items": 3, "kept": 4, "precision": 0.75, "recall": 1.0}
     assert none["overall"] == {"n": 6, "true_items": 3, "kept": 6, "precision": 0.5, "recall": 1.0}
     assert checks["by_domain"]["code"]["precision"] == 1.0 and checks["by_kind"]["definition"]["n"] == 5
-    assert report["reasons"] == {"l4_check:context": 1, "l4_check:opinion": 1}
+    # the stage's default: the knowledge scorer after the rules in en ("Ethics is a rule or moral ...")
+    assert report["with_scorer"]["overall"] == {"n": 6, "true_items": 3, "kept": 3, "precision": 1.0, "recall": 1.0}
+    assert report["reasons"] == {"l4_check:context": 1, "l4_check:opinion": 1, "l4_check:not_knowledge_scorer": 1}
+    assert main(["evaluate-l4", str(path), "--no-scorer", "--out", str(out)]) == 0
+    capsys.readouterr()
+    rules = json.loads(out.read_text())
+    assert rules["with_checks"] == checks and "with_scorer" not in rules
+    assert rules["reasons"] == {"l4_check:context": 1, "l4_check:opinion": 1}
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "x", "domain": "fr", "label": 1}\n', encoding="utf-8")

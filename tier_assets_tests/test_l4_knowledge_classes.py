@@ -4,7 +4,8 @@ Each case is a real sentence the rule extractor drew from ../shared/data (web an
 text, Chinese articles, PlanetMath) or the standard library, labelled by hand
 (``bench/data/l4/dev.jsonl``): the class it fails for, or that it is knowledge and
 survives. Also: the symbols a math statement leaves unintroduced, the entity a Chinese
-clause is about (the demo's 白居易 sentence), and the optional knowledge scorer.
+clause is about (the demo's 白居易 sentence), and the knowledge scorer: in the L4 stage where the
+recipe turns it on (en) and in ``evaluate-l4``.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from tier_assets.cli_l4 import main
+from tier_assets.curation.l4.build import build_l4_partition
 from tier_assets.curation.l4.checks import knowledge_problems
-from tier_assets.curation.l4.evaluate import evaluate_rows
+from tier_assets.curation.l4.evaluate import evaluate_file, evaluate_rows
 from tier_assets.curation.l4.extract import kind_and_subject, rule_items, zh_entity
 from tier_assets.curation.l4.math_symbols import unintroduced
-from tier_assets.curation.l4.scorer import KnowledgeScorer
-from tier_assets.curation.l4.settings import L4Settings
+from tier_assets.curation.l4.scorer import NOT_KNOWLEDGE_SCORER, KnowledgeScorer
+from tier_assets.curation.l4.settings import L4Settings, load_l4_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV = ROOT / "bench" / "data" / "l4" / "dev.jsonl"
@@ -183,8 +186,64 @@ def test_knowledge_scorer_ranks_and_leaves_zh_to_the_rules(embedder):
     assert scores[2] is None and scores[0] is not None and scores[1] is not None
     assert scores[0] >= scorer.threshold > scores[1]
     report = evaluate_rows([{"text": t, "domain": d, "label": y} for t, d, y in zip(texts, domains, [1, 0, 1], strict=True)],
-                           scores=scores, min_score=scorer.threshold)
+                           scores=scores, min_scores={"en": scorer.threshold, "zh": scorer.threshold})
     assert report["with_checks"]["overall"] == {"n": 3, "true_items": 2, "kept": 3, "precision": 0.6667,
                                                 "recall": 1.0}
     assert report["with_scorer"]["overall"] == {"n": 3, "true_items": 2, "kept": 2, "precision": 1.0, "recall": 1.0}
-    assert report["reasons"] == {"l4_check:scorer": 1}
+    assert report["reasons"] == {NOT_KNOWLEDGE_SCORER: 1}
+
+
+# real en candidates of the dev set's report split that pass every rule: labelled 0 (a judgement, a blurb)
+# and 1 (reference sentences)
+NOT_KNOWLEDGE = ["Trump is the wrecking ball that no one expected.",
+                 "The Mavic Mini is the ideal combination of a capable drone in a small package."]
+KNOWLEDGE = ["Grilo is a white variety that originates from the island of Sicily.",
+             "Grapes are a non-climacteric type of fruit, generally occurring in clusters."]
+
+
+def _source(doc_id: str, text: str) -> dict:
+    return {"doc_id": doc_id, "parent_ids": [], "tier": "L2", "domain": "en", "batch": "b1", "text": text,
+            "score": 3.0, "signals": {}, "models": {}}
+
+
+def test_stage_rejects_what_the_scorer_reads_as_not_knowledge(embedder):
+    docs = [_source(f"d{i}", text) for i, text in enumerate(NOT_KNOWLEDGE + KNOWLEDGE)]
+    assert all(_failure(text, "en") is None for text in NOT_KNOWLEDGE + KNOWLEDGE)  # the rules pass all four
+    on = load_l4_settings("en", {"llm_extraction": False})
+    assert on.knowledge_scorer and on.min_knowledge_score == 0.25
+    assert not any(load_l4_settings(d).knowledge_scorer for d in ("zh", "math", "code"))
+    kept, rejected, stats = build_l4_partition(docs, None, embedder, on)
+    assert sorted(r["text"] for r in kept) == sorted(KNOWLEDGE)
+    scored = [r for r in rejected if r["reason"] == NOT_KNOWLEDGE_SCORER]
+    assert sorted(r["text"] for r in scored) == sorted(NOT_KNOWLEDGE) and len(rejected) == 2
+    assert {r["stage"] for r in scored} == {"l4_check"} and stats.reasons == {NOT_KNOWLEDGE_SCORER: 2}
+    for record in kept + scored:
+        verification = record["signals"]["l4"]["verification"]
+        assert verification["knowledge_checks"] == "passed" and verification["min_knowledge_score"] == 0.25
+        assert (verification["knowledge_score"] >= 0.25) == (record in kept)
+    assert all(r["detail"].startswith("knowledge scorer P 0.") for r in scored)
+
+    off = load_l4_settings("en", {"llm_extraction": False, "knowledge_scorer": False})
+    kept_off, rejected_off, _ = build_l4_partition(docs, None, embedder, off)
+    assert sorted(r["text"] for r in kept_off) == sorted(NOT_KNOWLEDGE + KNOWLEDGE) and not rejected_off
+    assert all("knowledge_score" not in r["signals"]["l4"]["verification"] for r in kept_off)
+
+
+def test_evaluate_l4_is_the_stage_and_no_scorer_the_rules(embedder, tmp_path: Path):
+    rules = {"n": 336, "true_items": 137, "kept": 158, "precision": 0.7468, "recall": 0.8613}
+    out = tmp_path / "rules.json"
+    assert main(["evaluate-l4", str(DEV), "--split", "report", "--no-scorer", "--out", str(out)]) == 0
+    alone = json.loads(out.read_text(encoding="utf-8"))
+    assert alone["with_checks"]["overall"] == rules and "with_scorer" not in alone
+    assert alone["scorer_domains"] is None and NOT_KNOWLEDGE_SCORER not in alone["reasons"]
+
+    stage = evaluate_file(DEV, "report", embedder=embedder)
+    assert stage["scorer_domains"] == {"en": 0.25}
+    assert stage["with_checks"] == alone["with_checks"]
+    assert stage["with_scorer"]["overall"] == {"n": 336, "true_items": 137, "kept": 147, "precision": 0.7823,
+                                               "recall": 0.8394}
+    for domain in ("zh", "math", "code"):  # the scorer is off there: the rules decide
+        assert stage["with_scorer"]["by_domain"][domain] == stage["with_checks"]["by_domain"][domain]
+    assert stage["with_scorer"]["by_domain"]["en"] == {"n": 102, "true_items": 19, "kept": 23, "precision": 0.5652,
+                                                       "recall": 0.6842}
+    assert stage["reasons"][NOT_KNOWLEDGE_SCORER] == 11
