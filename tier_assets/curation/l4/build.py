@@ -82,7 +82,8 @@ class ExtractItems(RecordStage):
     """Items from each source document: rules always, the LLM for the best ``max_llm_docs`` while the budget lasts.
 
     Source documents arrive best first (``RankSources``); every item passes the
-    knowledge checks (free), with ``knowledge_scorer`` the scorer (the embedder, no budget), and is then verified (span, key terms, and for LLM
+    knowledge checks (free), with ``knowledge_scorer`` the scorer (the embedder, no
+    budget), and is then verified (span, key terms, and for LLM
     items the entailment judge, paid from the same budget). Kept: verified item
     records; rejected: every item or extraction output that failed, with its reason.
     The budget carries across batches, as in L3's ``Refine``.
