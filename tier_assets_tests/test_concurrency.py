@@ -74,7 +74,7 @@ def test_two_classifier_runs_of_one_domain_at_once(tmp_path):
                             "l0_raw,l1_filtered", "--partition", "b1|en"],
                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
-    config = json.dumps({"ops": {"l2_classifier": {"config": {"overrides_yaml": "seeds: 6\nmax_references: 2\nmax_chars: 300"}}}})
+    config = json.dumps({"ops": {"l2_classifier": {"config": {"overrides_yaml": "seeds: 4\nmax_references: 1\nmax_chars: 300"}}}})
     procs = [
         subprocess.Popen([DAGSTER, "asset", "materialize", "-m", "tier_assets.definitions", "--select",
                           "l2_classifier", "--partition", "en", "--config-json", config],

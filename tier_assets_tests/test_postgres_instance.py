@@ -360,6 +360,7 @@ def test_the_daemon_on_postgres_promotes_an_inbox_file_to_l1(daemon, postgres):
     assert postgres.query("daemon", "SELECT count(*) FROM job_ticks WHERE status = 'SUCCESS'")[0][0] >= 2
 
 
+@pytest.mark.heavy  # ~3 minutes more of the CI's 25: the classifier's seeds are labelled by the LLM
 @pytest.mark.timeout(1200)
 def test_the_daemon_on_postgres_promotes_an_inbox_file_to_l2_through_the_llm_pool(daemon, postgres):
     store, instance = daemon["store"], daemon["instance"]
