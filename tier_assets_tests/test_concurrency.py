@@ -64,6 +64,7 @@ def test_two_partitions_at_once(tmp_path):
     assert len(runs) == 2 and all(r.is_success for r in runs)
 
 
+@pytest.mark.heavy  # two LLM-labelled classifier runs: ~2.5 minutes of the CI's 25 (atomic publishing: tests below)
 def test_two_classifier_runs_of_one_domain_at_once(tmp_path):
     """The nightly schedule and a manual backfill train one domain's classifier at the same time."""
     instance, root, env = _batch_on_instance(tmp_path, [

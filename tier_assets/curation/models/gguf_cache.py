@@ -95,14 +95,17 @@ def save_dequantized(model: Any, path: Path) -> None:
     transformers still marks such a model as GGUF-quantized and refuses to save it, though its weights
     are plain tensors; the mark is lifted for the save and put back.
     """
-    quantizer = model.hf_quantizer
-    config = model.config.to_dict().get("quantization_config")
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is None:  # a plain model (e.g. one loaded from a copy)
+        model.save_pretrained(path)
+        return
+    had_config = "quantization_config" in model.config.to_dict()
     model.hf_quantizer = None
-    if config is not None:
+    if had_config:
         del model.config.quantization_config
     try:
         model.save_pretrained(path)
     finally:
         model.hf_quantizer = quantizer
-        if config is not None:
+        if had_config:
             model.config.quantization_config = quantizer.quantization_config
