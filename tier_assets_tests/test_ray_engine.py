@@ -370,6 +370,7 @@ def test_a_block_out_of_memory_is_run_again_in_halves_and_equals_local(demo_l0: 
     assert (on_ray.stats["hungry"].docs_in, on_ray.stats["hungry"].kept) == (48, len(local.kept))  # counted once
 
 
+@pytest.mark.heavy  # 44 s of the CI's 25 minutes; the halving retry above runs in make test
 def test_a_stage_out_of_memory_on_one_document_fails_naming_it() -> None:
     docs = [{"doc_id": f"d{i}", "text": "x" * 10} for i in range(2)]
     with pytest.raises(MemoryError, match=r"out of memory on the Ray cluster even on a block of 1 document "
