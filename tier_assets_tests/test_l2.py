@@ -130,6 +130,23 @@ def test_next_token_logprobs_is_a_distribution(llm):
     # batching with left padding gives the same numbers as one prompt at a time
     both = llm.next_token_logprobs([prompt, "Rate this from 0 to 5: a cat. Reply with one digit."], ["Yes", "No"])
     assert both[0]["Yes"] == pytest.approx(lp["Yes"], abs=2e-3)
+    # the last position alone (no vocabulary projection of the others) gives that position's full-pass logits
+    full, _, _ = llm.forward_logits([ids, ids[:-3]])
+    last, _, _ = llm.forward_logits([ids, ids[:-3]], last_only=True)
+    assert last.shape == (2, 1, full.shape[-1])
+    assert (last[:, 0] - full[:, -1]).abs().max() < 1e-3
+
+
+def test_token_logprobs_are_each_tokens_log_softmax(llm):
+    import torch
+
+    text = "The cat sat on the mat because it was warm."
+    [(tokens, lps)] = llm.token_logprobs([text], 64)
+    ids = llm.tokenizer(text, add_special_tokens=False)["input_ids"]
+    full, _, _ = llm.forward_logits([ids])
+    expected = torch.log_softmax(full[0], dim=-1)
+    assert len(tokens) == len(lps) == len(ids) and lps[0] is None
+    assert max(abs(lps[k] - float(expected[k - 1, ids[k]])) for k in range(1, len(ids))) < 1e-4
 
 
 def test_generate_and_perplexity(llm):

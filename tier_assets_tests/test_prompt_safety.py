@@ -38,9 +38,9 @@ class ModelInputs(TransformersLLM):
         self.seen.append(len(seqs))
         return super().generate_ids(seqs, *args, **kwargs)
 
-    def forward_logprobs(self, seqs):
+    def forward_logits(self, seqs, *args, **kwargs):
         self.seen.append(len(seqs))
-        return super().forward_logprobs(seqs)
+        return super().forward_logits(seqs, *args, **kwargs)
 
 
 @pytest.fixture(scope="module")

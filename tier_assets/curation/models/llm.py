@@ -310,15 +310,27 @@ class TransformersLLM(LLM):
         mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=self.device)
         return ids, mask
 
-    def forward_logprobs(self, seqs: list[list[int]]):
-        """Log-softmax over the vocabulary at every position of each left-padded sequence."""
+    def forward_logits(self, seqs: list[list[int]], last_only: bool = False):
+        """Float logits of each left-padded sequence: ``[batch, positions, vocab]``, with its ids and mask.
+
+        ``last_only`` keeps the last position alone (``[batch, 1, vocab]``): the vocabulary projection
+        of every other position is skipped, about a third of a next-token judgement on a short prompt.
+        """
         import torch
 
         ids, mask = self._pad(seqs)
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         with self._lock, torch.inference_mode():
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=position_ids).logits
-        return torch.log_softmax(logits.float(), dim=-1), ids, mask
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=position_ids,
+                                logits_to_keep=1 if last_only else 0).logits
+        return logits.float(), ids, mask
+
+    def last_logprobs(self, seqs: list[list[int]]):
+        """Log-softmax over the vocabulary of the next token after each sequence: ``[batch, vocab]``."""
+        import torch
+
+        logits, _, _ = self.forward_logits(seqs, last_only=True)
+        return torch.log_softmax(logits[:, -1, :], dim=-1)
 
     # ---- LLM API
 
@@ -372,8 +384,7 @@ class TransformersLLM(LLM):
         variants = {c: self.token_variants(c) for c in candidates}
 
         def run(batch: list[list[int]]) -> list[dict[str, float]]:
-            logprobs, _, _ = self.forward_logprobs(batch)
-            last = logprobs[:, -1, :]
+            last = self.last_logprobs(batch)
             return [{c: float(torch.logsumexp(last[r, ids], dim=0)) if ids else -math.inf
                      for c, ids in variants.items()} for r in range(len(batch))]
 
@@ -384,8 +395,7 @@ class TransformersLLM(LLM):
         """The ``k`` most likely next tokens (text, log-prob) after raw token ids."""
         import torch
 
-        logprobs, _, _ = self.forward_logprobs([prompt_ids])
-        top = torch.topk(logprobs[0, -1], k)
+        top = torch.topk(self.last_logprobs([prompt_ids])[0], k)
         return [(self.tokenizer.decode([i]), float(v)) for v, i in zip(top.values.tolist(), top.indices.tolist(),
                                                                          strict=True)]
 
@@ -393,12 +403,16 @@ class TransformersLLM(LLM):
         """Per text: its first ``max_tokens`` tokens and each one's log-prob given the ones before."""
 
         def run(batch: list[list[int]]) -> list[tuple[list[str], list[float | None]]]:
-            logprobs, ids, _ = self.forward_logprobs(batch)
+            import torch
+
+            logits, ids, _ = self.forward_logits(batch)
+            # log p(token k | tokens < k) = its logit at position k-1 minus that position's log-normaliser:
+            # no [batch, positions, vocab] log-softmax copy is made
+            chosen = logits[:, :-1].gather(-1, ids[:, 1:, None])[..., 0] - torch.logsumexp(logits[:, :-1], dim=-1)
             out = []
             for r, seq in enumerate(batch):
                 offset = ids.shape[1] - len(seq)
-                lps: list[float | None] = [None] + [
-                    float(logprobs[r, offset + k - 1, seq[k]]) for k in range(1, len(seq))]
+                lps: list[float | None] = [None] + chosen[r, offset:].tolist()
                 out.append(([self.tokenizer.decode([t]) for t in seq], lps))
             return out
 
