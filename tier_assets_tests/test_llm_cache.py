@@ -123,6 +123,20 @@ def test_torn_last_line_is_skipped_with_a_warning_and_the_next_append_starts_a_f
     assert [again.get(_key(i)) for i in range(3)] == [{"text": "a"}, {"text": "b"}, {"text": "c"}]
 
 
+def test_one_shared_cache_serves_several_data_roots(tmp_path, monkeypatch):
+    from tier_assets.curation.llm_cache import cache_path
+
+    staging, production = tmp_path / "staging", tmp_path / "production"
+    assert cache_path(staging, "L3", "en", "b1") == staging / "cache" / "llm" / "l3" / "en" / "b1.jsonl"
+    monkeypatch.setenv("TIER_ASSETS_LLM_CACHE", str(tmp_path / "shared"))
+    path = cache_path(staging, "L3", "en", "b1")
+    assert path == cache_path(production, "L3", "en", "b1") == tmp_path / "shared" / "l3" / "en" / "b1.jsonl"
+    LLMCache(path).put([(_key(0), {"text": "paid once"})])
+    again = LLMCache(cache_path(production, "L3", "en", "b1"))
+    assert again.get(_key(0)) == {"text": "paid once"} and again.get(_key(1)) is None
+    assert (again.hits, again.misses) == (1, 1)
+
+
 def test_failed_calls_are_not_cached(tmp_path):
     from tier_assets.curation.llm_cache import cached
 

@@ -287,7 +287,7 @@ def test_the_cli_with_postgres_stopped_fails_naming_host_and_port_and_writes_no_
 def _small_l2_recipe(path: Path) -> Path:
     """The shipped L2 recipe with few, short seeds: the classifier trains in seconds on two cores."""
     recipe = yaml.safe_load((RECIPES_DIR / "l2.yaml").read_text())
-    recipe["defaults"].update(seeds=8, max_chars=300, max_references=4)
+    recipe["defaults"].update(seeds=6, max_chars=300, max_references=2)
     path.write_text(yaml.safe_dump(recipe))
     return path
 
@@ -360,7 +360,6 @@ def test_the_daemon_on_postgres_promotes_an_inbox_file_to_l1(daemon, postgres):
     assert postgres.query("daemon", "SELECT count(*) FROM job_ticks WHERE status = 'SUCCESS'")[0][0] >= 2
 
 
-@pytest.mark.heavy  # ~3 minutes more of the CI's 25: the classifier's seeds are labelled by the LLM
 @pytest.mark.timeout(1200)
 def test_the_daemon_on_postgres_promotes_an_inbox_file_to_l2_through_the_llm_pool(daemon, postgres):
     store, instance = daemon["store"], daemon["instance"]

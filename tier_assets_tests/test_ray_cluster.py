@@ -28,6 +28,7 @@ import pytest
 
 pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[cluster]'")
 
+from tier_assets.curation.l2.train import current_version
 from tier_assets.curation.storage import PartitionRef, TierStore
 
 BIN = Path(sys.executable).parent
@@ -119,23 +120,22 @@ def ran_on_ray(store: TierStore) -> bool:
     return any("worker(s) per operator" in log.read_text() for log in (store.root / "logs").glob("demo-*.log"))
 
 
-def test_demo_code_l0_to_l1_on_a_ray_head_equals_local(ray_head: dict[str, str], tmp_path: Path) -> None:
-    local = demo(tmp_path, ray_head, "local", "L1")
-    on_ray = demo(tmp_path, ray_head, "ray", "L1")
+def test_demo_code_l0_to_l2_on_a_ray_head_equals_local(ray_head: dict[str, str], tmp_path: Path) -> None:
+    """Both runs share one LLM cache (``TIER_ASSETS_LLM_CACHE``): the seeds are labelled once, by the local run,
+    and the run on Ray trains the same classifier from the cached answers; then only the engine differs."""
+    shared = {**ray_head, "TIER_ASSETS_LLM_CACHE": str(tmp_path / "llm-cache")}
+    annotations = tmp_path / "llm-cache" / "l2" / "code" / "annotations.jsonl"
+    local = demo(tmp_path, shared, "local", "L2")
+    paid = annotations.read_text().count("\n")
+    assert paid >= 4
+    on_ray = demo(tmp_path, shared, "ray", "L2")
+    assert annotations.read_text().count("\n") == paid  # nothing asked again
+    assert current_version(on_ray.root, "code") == current_version(local.root, "code") is not None
     assert ran_on_ray(on_ray) and not ran_on_ray(local)
     kept, rejected = decisions(local, "L1")
     assert kept and rejected
     assert decisions(on_ray, "L1") == (kept, rejected)
     assert content(on_ray, "L1") == content(local, "L1")  # every field, signals included
-    assert not on_ray.exists(PartitionRef("L2", "code", BATCH))  # --through L1 stops there
-
-
-@pytest.mark.heavy  # the L2 classifier's seeds are labelled by the LLM in each mode
-def test_demo_code_l0_to_l2_on_a_ray_head_equals_local(ray_head: dict[str, str], tmp_path: Path) -> None:
-    local = demo(tmp_path, ray_head, "local", "L2")
-    on_ray = demo(tmp_path, ray_head, "ray", "L2")
-    assert ran_on_ray(on_ray)
-    assert content(on_ray, "L1") == content(local, "L1")
     kept, rejected = decisions(local, "L2")
     assert kept and rejected
     assert decisions(on_ray, "L2") == (kept, rejected)
@@ -143,3 +143,4 @@ def test_demo_code_l0_to_l2_on_a_ray_head_equals_local(ray_head: dict[str, str],
     scores = [{d["doc_id"]: d["score"] for d in s.read_docs(ref) + s.read_docs(ref, "rejected")} for s in (local, on_ray)]
     assert scores[0].keys() == scores[1].keys()
     assert max(abs(scores[1][i] - s) for i, s in scores[0].items()) < 1e-6
+    assert not on_ray.exists(PartitionRef("L3", "code", BATCH))  # --through L2 stops there

@@ -2,7 +2,8 @@
 
 Hours of L3 generation or L4 extraction must survive a crash, a kill or a redeploy. Every
 answered request is appended to a JSONL file under ``{data_root}/cache/llm/{tier}/{domain}/``
-(L3 / L4: one file per batch, L2: one per domain). A record holds its key, the fields the
+(L3 / L4: one file per batch, L2: one per domain), or under ``$TIER_ASSETS_LLM_CACHE`` when
+several data roots share one cache. A record holds its key, the fields the
 key hashes (task, document id, SHA-256 of the exact prompt, the model's identity, the prompt
 version, the decoding settings) in the clear for inspection, and the raw answer with its
 token counts. A re-run looks each request up first; a hit returns what the paid call
@@ -34,9 +35,23 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+SHARED_CACHE_ENV = "TIER_ASSETS_LLM_CACHE"
+
+
+def cache_root(data_root: str | Path) -> Path:
+    """``$TIER_ASSETS_LLM_CACHE`` when set, else ``{data_root}/cache/llm``.
+
+    One directory may serve several data roots (the same batch curated on two engines, a staging
+    and a production root, the demo re-run on a fresh root): a key names the document, the exact
+    prompt, the model and its settings, so an answer is reused only for the very same request.
+    """
+    shared = os.environ.get(SHARED_CACHE_ENV)
+    return Path(shared).expanduser().resolve() if shared else Path(data_root) / "cache" / "llm"
+
+
 def cache_path(root: str | Path, tier: str, domain: str, name: str) -> Path:
-    """``{root}/cache/llm/{tier}/{domain}/{name}.jsonl``: where one scope's answers live."""
-    return Path(root) / "cache" / "llm" / tier.lower() / domain / f"{name}.jsonl"
+    """``{cache_root(root)}/{tier}/{domain}/{name}.jsonl``: where one scope's answers live."""
+    return cache_root(root) / tier.lower() / domain / f"{name}.jsonl"
 
 
 def sha256_json(value: Any) -> str:
