@@ -63,7 +63,11 @@ def view_name(tier: str, kind: str) -> str:
 
 
 def create_views(con: duckdb.DuckDBPyConnection, store: TierStore, temporary: bool = False) -> None:
-    """Create ``l0 .. l4`` and ``l0_rejected .. l4_rejected`` on ``con``."""
+    """Create ``l0 .. l4`` and ``l0_rejected .. l4_rejected`` on ``con``.
+
+    Pair commits a killed writer left are finished first: DuckDB globs the files, bypassing the store.
+    """
+    store.recover()
     temp = "TEMP " if temporary else ""
     for tier in TIERS:
         for kind in ("tiers", "rejected"):

@@ -112,7 +112,7 @@ def ingest_partition(
     progress: Progress | None = None,
     progress_every: int = 5000,
 ) -> IngestStats:
-    """Read every entry into L0 ``ref``: kept records and quarantined ones, written atomically."""
+    """Read every entry into L0 ``ref``: kept records and quarantined ones, published together atomically."""
     config = config or ReaderConfig()
     stats = IngestStats()
     start = time.perf_counter()
@@ -147,8 +147,7 @@ def ingest_partition(
                     if progress and stats.read % progress_every == 0:
                         stats.seconds = time.perf_counter() - start
                         progress(stats, relpath)
-        kept_w.commit()
-        rej_w.commit()
+        store.commit_pair(kept_w, rej_w)
     except BaseException:
         kept_w.abort()
         rej_w.abort()

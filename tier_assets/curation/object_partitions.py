@@ -131,19 +131,44 @@ def upload_data(root: ObjectRoot, pkey: str, local: Path) -> tuple[str, str, int
     return name, sha, size
 
 
-def commit(root: ObjectRoot, pkey: str, local: Path, rows: int, ids: tuple[str, str, str, str]) -> Marker:
-    """Publish ``local`` (a finished Parquet file of ``rows`` rows) as the partition at ``pkey``.
+@dataclass(frozen=True)
+class Staged:
+    """An uploaded data object waiting for its marker, and the marker it will replace."""
+
+    pkey: str
+    marker: Marker
+    previous: Marker | None
+
+
+def stage(root: ObjectRoot, pkey: str, local: Path, rows: int, ids: tuple[str, str, str, str]) -> Staged:
+    """Upload ``local`` (a finished Parquet file of ``rows`` rows) for the partition at ``pkey``; no marker yet.
 
     ``ids``: (tier, domain, batch, kind), recorded in the marker.
     """
     previous = read_marker(root, pkey)
     name, sha, size = upload_data(root, pkey, local)
-    marker = Marker(*ids, file=name, rows=rows, bytes=size, sha256=sha)
-    key = f"{pkey}/{MARKER_NAME}"
-    with root.errors(f"writing {key}"), root.filesystem.open_output_stream(key) as out:
-        out.write(marker.to_bytes())
-    _sweep(root, pkey, key, {name} | ({previous.file} if previous else set()))
-    return marker
+    return Staged(pkey, Marker(*ids, file=name, rows=rows, bytes=size, sha256=sha), previous)
+
+
+def publish_markers(root: ObjectRoot, staged: list[Staged]) -> None:
+    """PUT the markers of staged uploads back to back, then sweep each partition.
+
+    Uploading every file before the first marker keeps the time between the markers of a partition's
+    kept and rejected files to one small PUT; there is no rename to make the two markers one step.
+    """
+    for s in staged:
+        key = f"{s.pkey}/{MARKER_NAME}"
+        with root.errors(f"writing {key}"), root.filesystem.open_output_stream(key) as out:
+            out.write(s.marker.to_bytes())
+    for s in staged:
+        _sweep(root, s.pkey, f"{s.pkey}/{MARKER_NAME}", {s.marker.file} | ({s.previous.file} if s.previous else set()))
+
+
+def commit(root: ObjectRoot, pkey: str, local: Path, rows: int, ids: tuple[str, str, str, str]) -> Marker:
+    """Publish ``local`` (a finished Parquet file of ``rows`` rows) as the partition at ``pkey``."""
+    staged = stage(root, pkey, local, rows, ids)
+    publish_markers(root, [staged])
+    return staged.marker
 
 
 def _sweep(root: ObjectRoot, pkey: str, marker_key: str, keep: set[str]) -> None:

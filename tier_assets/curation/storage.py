@@ -7,17 +7,26 @@ Layout (hive style, so DuckDB and Polars read it with partition columns)::
     {root}/catalog.duckdb                                      one view per tier and rejected set
 
 Writes go to a temporary file in the same directory and are renamed into place,
-so a crashed run leaves the last good partition and a re-run is idempotent.
+so a crashed run leaves the last good partition and a re-run is idempotent. A partition's
+kept and rejected files are published together (``write_partition``, ``commit_pair``): both
+temps are finished, a redo journal ``{root}/journal/{tier}/domain={d}/batch={b}.json`` naming
+the two renames is written and fsynced, the renames follow and the journal is removed. A writer
+killed after its journal leaves the journal; the next access to the partition through the store
+(or ``recover``, run when the catalog is built) finishes its renames, so readers never see a new
+kept file beside an old rejected one. Commits and recoveries of a partition hold an ``flock`` on
+``batch={b}.lock`` beside the journal. Publishing a partition file also removes temps of that
+file left by dead writers on this host (``atomic.remove_orphan_temps``).
 
 A data root ``s3://bucket/prefix`` keeps the tiers in the bucket, each partition published by a commit
 marker (``object_partitions``), and everything else in a local state directory (``objectstore``):
-``root`` is then that directory and ``uri`` the bucket's URI.
+``root`` is then that directory and ``uri`` the bucket's URI. There a pair is two markers PUT back to back
+after both uploads (``commit_pair``), not a journaled commit.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +35,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tier_assets.curation import object_partitions as objects
-from tier_assets.curation.atomic import publish, temp_sibling
+from tier_assets.curation.atomic import (
+    apply_journal,
+    locked,
+    publish,
+    remove_orphan_temps,
+    temp_sibling,
+    write_journal,
+)
 from tier_assets.curation.objectstore import ObjectRoot, is_uri
 from tier_assets.curation.schema import JSON_COLUMNS, RECORD_SCHEMA, REJECTED_SCHEMA, TIERS, loads, to_table
 
@@ -58,6 +74,7 @@ class AtomicParquetWriter:
         self._writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
         self._buffer: list[dict[str, Any]] = []
         self.rows = 0
+        self.journaled = False  # a journal names the temp: only its roll-forward may touch it
 
     def write(self, row: dict[str, Any]) -> None:
         self._buffer.append(row)
@@ -76,16 +93,33 @@ class AtomicParquetWriter:
             self.rows += table.num_rows
             self._buffer = []
 
-    def commit(self) -> None:
+    def finish(self) -> Path:
+        """Flush and close the temp file; return it, whole and ready to publish."""
         self.flush()
         self._writer.close()
-        publish(self.tmp, self.path)
+        return self.tmp
+
+    def commit(self) -> None:
+        publish(self.finish(), self.path)
+        remove_orphan_temps(self.path)
 
     def abort(self) -> None:
         try:
             self._writer.close()
         finally:
-            self.tmp.unlink(missing_ok=True)
+            if not self.journaled:
+                self.tmp.unlink(missing_ok=True)
+
+
+class PartitionParquetWriter(AtomicParquetWriter):
+    """A local partition file: ``commit`` goes through its store (partition lock, recovery, clean-up)."""
+
+    def __init__(self, store: TierStore, ref: PartitionRef, kind: str, schema: pa.Schema, chunk_rows: int = 2000):
+        super().__init__(store.partition_path(ref, kind), schema, chunk_rows)
+        self.store, self.ref = store, ref
+
+    def commit(self) -> None:
+        self.store.commit_files(self.ref, [self])
 
 
 class ObjectParquetWriter(AtomicParquetWriter):
@@ -96,13 +130,17 @@ class ObjectParquetWriter(AtomicParquetWriter):
         super().__init__(spool, schema, chunk_rows)
         self.remote, self.pkey, self.ids = remote, pkey, ids
 
-    def commit(self) -> None:
-        self.flush()
-        self._writer.close()
+    def stage(self) -> objects.Staged:
+        """Upload the finished file; invisible until ``objects.publish_markers`` PUTs its marker."""
+        self.finish()
         try:
-            objects.commit(self.remote, self.pkey, self.tmp, self.rows, self.ids)
+            return objects.stage(self.remote, self.pkey, self.tmp, self.rows, self.ids)
         finally:
             self.tmp.unlink(missing_ok=True)
+            remove_orphan_temps(self.path)  # spools of killed writers of this partition
+
+    def commit(self) -> None:
+        objects.publish_markers(self.remote, [self.stage()])
 
 
 class TierStore:
@@ -129,6 +167,7 @@ class TierStore:
     def partition_uri(self, ref: PartitionRef, kind: str = "tiers") -> str:
         """Where the partition's committed file is: a local path, or the object a commit marker names."""
         if not self.remote:
+            self.recover_partition(ref)
             return str(self.partition_path(ref, kind))
         marker = self._marker(ref, kind)
         name = marker.file if marker else objects.MARKER_NAME
@@ -153,6 +192,81 @@ class TierStore:
     def glob(self, tier: str, kind: str = "tiers") -> str:
         return str(self.root / kind / tier / "domain=*" / "batch=*" / "part.parquet")
 
+    def journal_path(self, ref: PartitionRef) -> Path:
+        """The redo journal of a pair commit of ``ref`` in progress (absent between commits)."""
+        return self.root / "journal" / ref.tier / f"domain={ref.domain}" / f"batch={ref.batch}.json"
+
+    def _lock_path(self, ref: PartitionRef) -> Path:
+        return self.journal_path(ref).with_suffix(".lock")
+
+    # pair commits and their recovery (local roots; object storage publishes each file by its marker)
+    def recover_partition(self, ref: PartitionRef) -> bool:
+        """Finish the commit of ``ref`` a killed writer left after its journal; True when there was one.
+
+        One stat when there is nothing to do, so every access can afford it.
+        """
+        if self.remote or not self.journal_path(ref).exists():
+            return False
+        with locked(self._lock_path(ref)):
+            if not self.journal_path(ref).exists():  # its writer or another reader finished it
+                return False
+            apply_journal(self.journal_path(ref), self.root)
+            return True
+
+    def recover(self, tier: str | None = None) -> int:
+        """Roll forward every journal left under the root (of ``tier``); the number recovered.
+
+        Run before a catalog is built: DuckDB reads the partition files by glob, not through the store.
+        """
+        if self.remote:
+            return 0
+        recovered = 0
+        for journal in sorted((self.root / "journal").glob(f"{tier or '*'}/domain=*/batch=*.json")):
+            domain = journal.parent.name.split("=", 1)[1]
+            batch = journal.name[len("batch="):-len(".json")]
+            recovered += self.recover_partition(PartitionRef(journal.parent.parent.name, domain, batch))
+        return recovered
+
+    def commit_files(self, ref: PartitionRef, writers: Sequence[AtomicParquetWriter]) -> None:
+        """Publish the finished writers' files of ``ref`` together; a journal makes two or more all-or-nothing.
+
+        Under the partition lock: an earlier killed commit is finished first, then the renames (journaled
+        when there are several), then temps of these files left by dead writers on this host go (no
+        journal names them now: the only journal of this partition was just applied).
+        """
+        for w in writers:
+            w.finish()
+        with locked(self._lock_path(ref)):
+            journal = self.journal_path(ref)
+            if journal.exists():
+                apply_journal(journal, self.root)
+            if len(writers) == 1:
+                publish(writers[0].tmp, writers[0].path)
+            else:
+                write_journal(journal, [(w.tmp, w.path) for w in writers], self.root)
+                for w in writers:
+                    w.journaled = True
+                apply_journal(journal, self.root)
+            for w in writers:
+                remove_orphan_temps(w.path)
+
+    def commit_pair(self, kept: AtomicParquetWriter, rejected: AtomicParquetWriter) -> None:
+        """Publish a partition's kept and rejected writers (from ``writer``) together.
+
+        Object storage has no rename to journal: both files are uploaded, then their two markers are PUT
+        back to back (kept first), so a writer killed between those two requests leaves a new kept marker
+        beside the old rejected one until the partition is written again.
+        """
+        if isinstance(kept, ObjectParquetWriter) and isinstance(rejected, ObjectParquetWriter):
+            assert self.remote is not None
+            objects.publish_markers(self.remote, [kept.stage(), rejected.stage()])
+            return
+        if not (isinstance(kept, PartitionParquetWriter) and isinstance(rejected, PartitionParquetWriter)):
+            raise TypeError("commit_pair takes two writers from TierStore.writer")
+        if kept.ref != rejected.ref:
+            raise ValueError(f"a pair is one partition's files, got {kept.ref} and {rejected.ref}")
+        self.commit_files(kept.ref, [kept, rejected])
+
     @property
     def catalog_path(self) -> Path:
         """``catalog.duckdb``; for object storage ``catalog.sql`` in the state directory (see ``catalog``)."""
@@ -160,13 +274,15 @@ class TierStore:
 
     # writes
     def writer(self, ref: PartitionRef, kind: str = "tiers", chunk_rows: int = 2000) -> AtomicParquetWriter:
+        """A streaming writer of one partition file; ``commit`` it alone or two with ``commit_pair``."""
         schema = RECORD_SCHEMA if kind == "tiers" else REJECTED_SCHEMA
         if self.remote:
             self.remote.check()  # refused credentials or a missing bucket fail before any work
             spool = self.root / "spool" / kind / ref.tier / f"domain={ref.domain}" / f"batch={ref.batch}" / "part.parquet"
             return ObjectParquetWriter(self.remote, self._pkey(ref, kind), (ref.tier, ref.domain, ref.batch, kind),
                                        spool, schema, chunk_rows)
-        return AtomicParquetWriter(self.partition_path(ref, kind), schema, chunk_rows)
+        self.recover_partition(ref)
+        return PartitionParquetWriter(self, ref, kind, schema, chunk_rows)
 
     def write(self, ref: PartitionRef, rows: Iterable[dict[str, Any]], kind: str = "tiers") -> int:
         w = self.writer(ref, kind)
@@ -178,6 +294,23 @@ class TierStore:
             w.abort()
             raise
         return w.rows
+
+    def write_partition(self, ref: PartitionRef, kept_rows: Iterable[dict[str, Any]],
+                        rejected_rows: Iterable[dict[str, Any]]) -> tuple[int, int]:
+        """Write a partition's kept and rejected records and publish both together: (kept, rejected) rows."""
+        kept_w = self.writer(ref, "tiers")
+        rejected_w = self.writer(ref, "rejected")
+        try:
+            for row in kept_rows:
+                kept_w.write(row)
+            for row in rejected_rows:
+                rejected_w.write(row)
+            self.commit_pair(kept_w, rejected_w)
+        except BaseException:
+            kept_w.abort()
+            rejected_w.abort()
+            raise
+        return kept_w.rows, rejected_w.rows
 
     def write_table(self, ref: PartitionRef, table: pa.Table, kind: str = "tiers") -> int:
         w = self.writer(ref, kind)
@@ -193,6 +326,7 @@ class TierStore:
     def exists(self, ref: PartitionRef, kind: str = "tiers") -> bool:
         if self.remote:
             return self._marker(ref, kind) is not None
+        self.recover_partition(ref)
         return self.partition_path(ref, kind).exists()
 
     def read(self, ref: PartitionRef, kind: str = "tiers", columns: list[str] | None = None) -> pa.Table:
@@ -202,8 +336,8 @@ class TierStore:
             if marker is not None:
                 data = objects.read_bytes(self.remote, self._pkey(ref, kind), marker)
                 return pq.read_table(pa.BufferReader(data), columns=columns)
-        elif (path := self.partition_path(ref, kind)).exists():
-            return pq.read_table(path, columns=columns)
+        elif self.exists(ref, kind):
+            return pq.read_table(self.partition_path(ref, kind), columns=columns)
         schema = RECORD_SCHEMA if kind == "tiers" else REJECTED_SCHEMA
         table = schema.empty_table()
         return table.select(columns) if columns else table
@@ -224,6 +358,7 @@ class TierStore:
                 with self.remote.errors(f"reading {key}"), self.remote.filesystem.open_input_file(key) as f:
                     yield from pq.ParquetFile(f).iter_batches(batch_size=batch_rows)
             return
+        self.recover_partition(ref)
         path = self.partition_path(ref, kind)
         if not path.exists():
             return
@@ -233,6 +368,7 @@ class TierStore:
         if self.remote:
             marker = self._marker(ref, kind)
             return marker.rows if marker else 0
+        self.recover_partition(ref)
         path = self.partition_path(ref, kind)
         return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
 
@@ -241,6 +377,7 @@ class TierStore:
         if self.remote:
             return sorted((PartitionRef(tier, m.domain, m.batch) for m in objects.committed(self.remote, kind, tier)),
                           key=lambda r: (r.domain, r.batch))
+        self.recover(tier)
         base = self.root / kind / tier
         refs = []
         for path in sorted(base.glob("domain=*/batch=*/part.parquet")):

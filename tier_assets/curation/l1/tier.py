@@ -152,8 +152,7 @@ def run_l1_partition(store: TierStore, settings: L1Settings, batch: str, models:
         doc["n_chars"] = len(doc["text"])
         doc.setdefault("models", {})["l1"] = {"recipe": settings.fingerprint}
     ref = PartitionRef("L1", domain, batch)
-    store.write(ref, result.kept)
-    store.write(ref, result.rejected, kind="rejected")
+    store.write_partition(ref, result.kept, result.rejected)
     stats.kept, stats.rejected = len(result.kept), len(result.rejected)
     stats.stages = pipeline.stats
     for doc in result.rejected:

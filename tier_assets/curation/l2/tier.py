@@ -127,8 +127,7 @@ def run_l2_partition(store: TierStore, settings: L2Settings, batch: str, classif
     pipeline = engine_from_env().pipeline(l2_stages(settings), settings.records_per_batch)
     result = pipeline.run(docs, progress, Models(classifier=classifier))
     ref = PartitionRef("L2", domain, batch)
-    store.write(ref, result.kept)
-    store.write(ref, result.rejected, kind="rejected")
+    store.write_partition(ref, result.kept, result.rejected)
     scores = np.array([d["score"] for d in docs], dtype=np.float64)
     hist, edges = np.histogram(scores, bins=5, range=(0.0, 5.0))
     return L2Stats(

@@ -30,6 +30,5 @@ def refine_stored_partition(store: TierStore, domain: str, batch: str, llm: LLM,
                  f"LLM {llm.model_id} ({llm.backend}); {len(cache.answers)} LLM answers cached in {cache.path}")
     kept, rejected, stats = refine_partition(docs, llm, embedder, config, progress, cache)
     ref = PartitionRef("L3", domain, batch)
-    store.write(ref, kept)
-    store.write(ref, rejected, kind="rejected")
+    store.write_partition(ref, kept, rejected)
     return stats

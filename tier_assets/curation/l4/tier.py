@@ -53,8 +53,7 @@ def build_stored_partition(store: TierStore, domain: str, batch: str, llm: LLM |
                  f"{len(cache.answers)} LLM answers cached in {cache.path}")
     kept, rejected, stats = build_l4_partition(docs, llm, embedder, config, progress, cache)
     ref = PartitionRef("L4", domain, batch)
-    store.write(ref, kept)
-    store.write(ref, rejected, kind="rejected")
+    store.write_partition(ref, kept, rejected)
     return stats
 
 
