@@ -164,13 +164,6 @@ def publish_markers(root: ObjectRoot, staged: list[Staged]) -> None:
         _sweep(root, s.pkey, f"{s.pkey}/{MARKER_NAME}", {s.marker.file} | ({s.previous.file} if s.previous else set()))
 
 
-def commit(root: ObjectRoot, pkey: str, local: Path, rows: int, ids: tuple[str, str, str, str]) -> Marker:
-    """Publish ``local`` (a finished Parquet file of ``rows`` rows) as the partition at ``pkey``."""
-    staged = stage(root, pkey, local, rows, ids)
-    publish_markers(root, [staged])
-    return staged.marker
-
-
 def _sweep(root: ObjectRoot, pkey: str, marker_key: str, keep: set[str]) -> None:
     """Remove superseded data objects older than ``GRACE_S`` by the store's own clock (the marker's mtime)."""
     fs = root.filesystem
