@@ -11,16 +11,26 @@ line per run and a tiers x domains table; Dagster's event logs go to a file unde
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import yaml
-from dagster import DagsterInstance, Definitions
+from dagster import AssetKey, DagsterInstance, Definitions
 
 from tier_assets.cli import UserError
-from tier_assets.curation.sources import batch_from_registry, load_registry, manifest_path, read_manifest
+from tier_assets.curation.schema import DOMAINS
+from tier_assets.curation.sources import (
+    BatchManifest,
+    load_registry,
+    manifest_path,
+    now_iso,
+    read_manifest,
+    registry_entries,
+    write_manifest,
+)
 from tier_assets.curation.storage import TierStore
 from tier_assets.definitions import build_definitions
-from tier_assets.defs.registry import BATCH_PARTITIONS_NAME, partition_key
+from tier_assets.defs.registry import BATCH_PARTITIONS_NAME, partition_key, partition_key_string
 from tier_assets.runner import Progress, RunOutcome, console_output, log_path, print_summary, run_assets
 
 DEMO_BATCH = "demo-0001"
@@ -44,15 +54,37 @@ STEPS_THROUGH = {"L1": DOMAIN_STEPS[:1], "L2": (*DOMAIN_STEPS[:2], ("l2_selected
 
 
 def ensure_batch(root: Path, batch: str, registry: str | None, instance: DagsterInstance) -> list[str]:
-    """Write the batch manifest from the registry (once) and add the batch partition; returns its domains."""
-    if not manifest_path(root, batch).exists():
+    """Write the batch manifest from the registry (once) and add the batch partition; returns its domains.
+
+    A batch never changes once it holds data. An explicit ``registry`` naming other sources than an
+    existing batch re-registers it while no L0 partition of it was materialized (the fix for a batch
+    whose L0 failed on a bad source); after that it is refused, naming the way out.
+    """
+    path = manifest_path(root, batch)
+    if registry is not None or not path.exists():
         try:
-            batch_from_registry(root, batch, load_registry(registry))
-        except (OSError, ValueError, yaml.YAMLError) as exc:  # a missing, unreadable or malformed registry
+            wanted = registry_entries(load_registry(registry))
+        except (OSError, ValueError, yaml.YAMLError) as exc:  # a missing, unreadable or malformed registry/source
             raise UserError(f"cannot register batch {batch!r} from the source registry: {exc}") from exc
+        if path.exists() and read_manifest(root, batch).entries != wanted:
+            made = sorted(materialized_l0(instance, batch))
+            if made:
+                raise UserError(f"batch {batch!r} is already registered ({path}) with other sources and L0 holds "
+                                f"its {', '.join(made)} data: a batch never changes once it holds data; "
+                                f"register the new sources as a new batch (--batch NAME)")
+            print(f"batch {batch!r} had no L0 data yet: registered again from {registry}", file=sys.stderr)
+            write_manifest(root, BatchManifest(batch, now_iso(), wanted))
+        elif not path.exists():
+            write_manifest(root, BatchManifest(batch, now_iso(), wanted))
     if not instance.has_dynamic_partition(BATCH_PARTITIONS_NAME, batch):
         instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, [batch])
     return read_manifest(root, batch).domains
+
+
+def materialized_l0(instance: DagsterInstance, batch: str) -> set[str]:
+    """The domains of ``batch`` whose L0 partition was materialized (per the instance)."""
+    done = {str(k) for k in instance.get_materialized_partitions(AssetKey("l0_raw"))}
+    return {d for d in DOMAINS if partition_key_string(d, batch) in done}
 
 
 def chosen_domains(in_batch: list[str], wanted: list[str] | None, batch: str) -> list[str]:

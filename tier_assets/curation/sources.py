@@ -93,7 +93,12 @@ def expand(spec: SourceSpec) -> list[SourceEntry]:
         if not Path(spec.path).is_dir():
             raise FileNotFoundError(f"source {spec.name!r}: code tree {spec.path} is not a directory")
         return [SourceEntry(spec.name, spec.domain, "code", spec.path, spec.include, spec.name)]
-    matches = sorted(globlib.glob(spec.path)) if globlib.has_magic(spec.path) else [spec.path]
+    if not globlib.has_magic(spec.path):
+        if not Path(spec.path).exists():  # refused now, not as a failed L0 run of a batch that cannot change
+            raise FileNotFoundError(f"source {spec.name!r}: {spec.path} does not exist")
+        matches = [spec.path]
+    else:
+        matches = sorted(globlib.glob(spec.path))
     if not matches:
         raise FileNotFoundError(f"source {spec.name!r}: nothing matches {spec.path}")
     return [SourceEntry(spec.name, spec.domain, spec.format, m, (), f"{spec.name}/{Path(m).name}") for m in matches]
@@ -118,7 +123,7 @@ def manifest_path(root: Path, batch: str) -> Path:
 
 
 def write_manifest(root: Path, manifest: BatchManifest) -> Path:
-    """Write a batch manifest atomically; a batch's manifest never changes once written."""
+    """Write a batch manifest atomically; it never changes once the batch holds data (`demo.ensure_batch`)."""
     path = manifest_path(root, manifest.batch)
     path.parent.mkdir(parents=True, exist_ok=True)
     body = {"batch": manifest.batch, "created": manifest.created,
@@ -149,12 +154,9 @@ def new_batch_key(prefix: str = "inbox") -> str:
     return f"{prefix}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:4]}"
 
 
-def batch_from_registry(root: Path, batch: str, specs: list[SourceSpec]) -> BatchManifest:
-    """Register a batch made of every registry source (used by the demo and `tier-assets add-batch`)."""
-    entries = [e for spec in specs for e in expand(spec)]
-    manifest = BatchManifest(batch, now_iso(), entries)
-    write_manifest(root, manifest)
-    return manifest
+def registry_entries(specs: list[SourceSpec]) -> list[SourceEntry]:
+    """The files of every registry source: what a batch registered from the registry holds."""
+    return [e for spec in specs for e in expand(spec)]
 
 
 # --- the inbox -------------------------------------------------------------------------------------------
