@@ -44,8 +44,11 @@ CLUSTER_TESTS := tier_assets_tests/test_ray_engine.py tier_assets_tests/test_ray
 test-cluster: $(STAMP)
 	$(PYTEST) -m "not heavy" $(CLUSTER_TESTS)
 
+# A background job of a non-interactive shell (`make ui &` in a script) starts with SIGINT ignored, and
+# `dagster dev` then ignores SIGTERM too (it mirrors SIGINT's handler onto SIGTERM): restore SIGINT first.
+DEFAULT_SIGINT := $(BIN)/python -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])'
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	$(DEFAULT_SIGINT) $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
