@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -147,6 +150,17 @@ def test_token_logprobs_are_each_tokens_log_softmax(llm):
     expected = torch.log_softmax(full[0], dim=-1)
     assert len(tokens) == len(lps) == len(ids) and lps[0] is None
     assert max(abs(lps[k] - float(expected[k - 1, ids[k]])) for k in range(1, len(ids))) < 1e-4
+
+
+def test_loading_the_models_prints_no_progress_bar() -> None:
+    """A CLI call or a run's log gets no "Loading weights" bar per model load (the models load offline)."""
+    code = ("from tier_assets.curation.models.embedder import Embedder\n"
+            "from tier_assets.curation.models.llm import load_llm\n"
+            "import os; Embedder(); load_llm(); print(os.environ['HF_HUB_OFFLINE'])")
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "1" and "Loading weights" not in done.stderr and "it/s]" not in done.stderr
 
 
 def test_generate_and_perplexity(llm):

@@ -7,11 +7,12 @@ reachable) works via ``model``. CUDA is used when visible.
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from tier_assets.curation.models import prepare_local_loading
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 # A window of N tokens is looked for in N * this many characters: a token is rarely longer than 8 characters.
@@ -40,7 +41,7 @@ class Embedder:
 
     def __init__(self, model: str | None = None, device: str | None = None, max_seq_length: int = 256,
                  batch_size: int = 64):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        prepare_local_loading()
         from sentence_transformers import SentenceTransformer
 
         self.path = resolve_model_path(model)

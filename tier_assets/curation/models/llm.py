@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -32,6 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tier_assets.curation.models import prepare_local_loading
 from tier_assets.curation.models.gguf_cache import load_gguf
 from tier_assets.curation.validation import check_at_least_one, check_non_negative
 
@@ -238,7 +238,7 @@ class TransformersLLM(LLM):
 
     def __init__(self, model: str | None = None, device: str | None = None, batch_size: int = 8,
                  max_input_tokens: int = 2048):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        prepare_local_loading()
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
