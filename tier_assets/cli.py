@@ -4,15 +4,19 @@ Exit codes: 0 done; 1 a Dagster run failed (demo, backfill: each failure named w
 its partition and the first line of its error) or `ask` found nothing close enough;
 2 a usage error or missing data (bad value, unknown name, empty data root), or object
 storage that refuses the credentials or cannot be reached (an s3:// data root), said in
-one line. Anything else is a bug and shows its traceback.
+one line; 141 (128 + SIGPIPE) stdout closed by its reader (`tier-assets stats | head`), quietly.
+Anything else is a bug and shows its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
+import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tier_assets.curation.objectstore import ObjectStoreError
@@ -80,14 +84,6 @@ def _batch_key(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def _stats_query(text: str) -> str:
-    from tier_assets.curation.stats import STATS_QUERIES
-
-    if text not in STATS_QUERIES:
-        raise argparse.ArgumentTypeError(f"unknown query {text!r}; known: {', '.join(STATS_QUERIES)}")
-    return text
-
-
 def existing_file(text: str) -> str:
     """argparse type: a path to a file that exists."""
     from pathlib import Path
@@ -126,18 +122,53 @@ def _require_tiers(store: TierStore) -> None:
                         " then `tier-assets backfill l0_raw` (and the tiers above); or give --data-root")
 
 
+def _check_llm_env() -> None:
+    """Commands that build the Dagster definitions read ``$TIER_ASSETS_LLM`` there; a bad value is the user's.
+
+    Checked before the definitions are imported, so the mistake is one line instead of a traceback
+    from module import (``tier_assets.definitions`` builds them at import time).
+    """
+    from tier_assets.curation.models.llm import LLMConfig
+
+    text = os.environ.get("TIER_ASSETS_LLM", "")
+    try:
+        LLMConfig.from_json(text)
+    except ValueError as exc:
+        raise UserError(f"TIER_ASSETS_LLM: {exc}; fix it or unset it for the embedded default LLM") from exc
+
+
+def _output_dir(path: str | Path, option: str) -> Path:
+    """Create the folder ``path`` (given as ``option``) for writing, or say in one line why it cannot be one.
+
+    Checked before any output is written, so an unwritable place (a parent that is a file, a
+    read-only file system, no permission) fails as a user error with nothing half-written.
+    """
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot create the folder ({exc.strerror or exc}); "
+                        "give a writable place") from exc
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: the folder is not writable (permission denied or a read-only "
+                        "file system); give a writable place")
+    return out
+
+
 def _exit_code(outcomes: list[RunOutcome]) -> int:
     """1 when any run failed (each was named on stderr with its partition and error), else 0."""
     return 1 if any(not o.ok for o in outcomes) else 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    _check_llm_env()
     from tier_assets.demo import run_demo
 
     return _exit_code(run_demo(args.data_root, args.batch, args.registry, args.domain, args.verbose, args.through))
 
 
 def _cmd_add_batch(args: argparse.Namespace) -> int:
+    _check_llm_env()
     from dagster import DagsterInstance
 
     from tier_assets.demo import ensure_batch
@@ -165,7 +196,9 @@ def _print_rows(rows: list[dict], columns: list[str] | None = None) -> None:
 def _cmd_lineage(args: argparse.Namespace) -> int:
     from tier_assets.curation.stats import run_sql
 
-    rows = run_sql(TierStore(args.data_root), "lineage", {"doc_id": args.doc_id})
+    store = TierStore(args.data_root)
+    _require_tiers(store)  # on an empty root "unknown doc_id" would blame the id
+    rows = run_sql(store, "lineage", {"doc_id": args.doc_id})
     if not rows:
         print(f"unknown doc_id {args.doc_id!r}: it is in no tier and no rejected set", file=sys.stderr)
         return 2
@@ -184,7 +217,9 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
 def _cmd_dup_cluster(args: argparse.Namespace) -> int:
     from tier_assets.curation.stats import run_sql
 
-    rows = run_sql(TierStore(args.data_root), "dup_cluster", [args.doc_id])
+    store = TierStore(args.data_root)
+    _require_tiers(store)
+    rows = run_sql(store, "dup_cluster", [args.doc_id])
     if not rows:
         print(f"doc_id {args.doc_id!r} is in no duplicate cluster of L1", file=sys.stderr)
         return 2
@@ -195,6 +230,9 @@ def _cmd_dup_cluster(args: argparse.Namespace) -> int:
 def _cmd_stats(args: argparse.Namespace) -> int:
     from tier_assets.curation.stats import STATS_QUERIES, run_sql
 
+    unknown = [q for q in args.query if q not in STATS_QUERIES]
+    if unknown:
+        raise UserError(f"unknown query {unknown[0]!r}; known: {', '.join(STATS_QUERIES)}")
     store = TierStore(args.data_root)
     _require_tiers(store)
     for name in args.query or STATS_QUERIES:
@@ -205,6 +243,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _cmd_backfill(args: argparse.Namespace) -> int:
+    _check_llm_env()
     from tier_assets.runner import backfill
 
     return _exit_code(backfill(args.data_root, args.asset, args.domain, args.batch, args.stale, args.verbose))
@@ -215,7 +254,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     store = TierStore(args.data_root)
     _require_tiers(store)
-    print(write_report(store, args.out or store.root / "report.html"))
+    out = Path(args.out) if args.out else store.root / "report.html"
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a folder; give the HTML file's path")
+    _output_dir(out.parent, "--out")
+    print(write_report(store, out))
     return 0
 
 
@@ -224,8 +267,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     store = TierStore(args.data_root)
     _require_tiers(store)
-    spec = default_spec(args.stage, token_budget=args.token_budget, seed=args.seed)
-    manifest = export_stage(store, spec, args.out or store.root / "exports" / args.stage)
+    spec = dataclasses.replace(default_spec(args.stage, token_budget=args.token_budget, seed=args.seed),
+                               output_format=args.format)
+    out = _output_dir(args.out or store.root / "exports" / args.stage, "--out")
+    manifest = export_stage(store, spec, out)
     print(json.dumps({k: v for k, v in manifest.as_dict().items() if k not in ("cells", "spec")}, indent=1,
                      default=str))
     return 0
@@ -273,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tier_assets.cli_l4 import add_l4_commands
     from tier_assets.cli_models import add_model_commands
     from tier_assets.cli_tier_value import add_tier_value_commands
+    from tier_assets.curation.exports.spec import OUTPUT_FORMATS
 
     common, runs = common_options(), _run_options()
     parser = _Parser(prog="tier-assets", description=__doc__, parents=[common],
@@ -305,7 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_dup_cluster)
 
     p = command("stats", "print the tier stats (the SQL in sql/ over the catalog views)")
-    p.add_argument("query", nargs="*", type=_stats_query,
+    # no type=: a positional type error would win over argparse's "unrecognized arguments: --typo",
+    # blaming the typo's value (`stats --domian en` -> "unknown query 'en'"); _cmd_stats checks the names
+    p.add_argument("query", nargs="*",
                    help="tier_summary, funnel, rejection_reasons, score_distribution, dup_cluster_sizes")
     p.set_defaults(func=_cmd_stats)
 
@@ -325,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-budget", type=non_negative_int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="output folder (default: {data_root}/exports/STAGE)")
+    p.add_argument("--format", default="jsonl.zst", choices=OUTPUT_FORMATS,
+                   help="shard format: zstd-compressed JSON lines or Parquet (default: jsonl.zst)")
     p.set_defaults(func=_cmd_export)
 
     p = command("ask", "search L4 knowledge; answers come with evidence text and lineage down to L0")
@@ -372,7 +422,16 @@ def instance_unreachable(exc: BaseException) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv, argparse.Namespace(data_root=None))
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit where it cannot be handled
+        return code
+    except BrokenPipeError:
+        # the reader went away (`tier-assets stats | head`): the Python docs' recipe (signal module, "Note on
+        # SIGPIPE"): point stdout at devnull so the exit-time flush cannot fail again, and end quietly with
+        # 128 + SIGPIPE, the status a shell reports for a command stopped by a closed pipe
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except (UserError, ObjectStoreError) as exc:  # expected; anything else is a bug and keeps its traceback
         print(f"tier-assets {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ from tier_assets.curation.schema import DOMAINS
 
 
 def cmd_evaluate_l2(args: argparse.Namespace) -> int:
-    from tier_assets.curation.l2.evaluate import evaluate_labelled
+    from tier_assets.curation.l2.evaluate import LabelledFileError, evaluate_labelled
     from tier_assets.curation.l2.train import classifier_dir, current_version
     from tier_assets.curation.storage import TierStore
 
@@ -33,8 +33,11 @@ def cmd_evaluate_l2(args: argparse.Namespace) -> int:
         if version is not None:
             args.classifier = str(classifier_dir(root, args.domain) / version)
     llm_config = _llm_config(args.llm_config)
-    report = evaluate_labelled(args.labelled, classifier_dir=args.classifier, llm_judge=args.llm_judge,
-                               llm_config=llm_config, domain=args.domain, limit=args.limit)
+    try:
+        report = evaluate_labelled(args.labelled, classifier_dir=args.classifier, llm_judge=args.llm_judge,
+                                   llm_config=llm_config, domain=args.domain, limit=args.limit)
+    except LabelledFileError as exc:
+        raise UserError(str(exc)) from exc
     text = json.dumps(report, indent=2)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:

@@ -14,13 +14,16 @@ from tier_assets.cli import UserError, common_options, port, positive_int
 
 
 def cmd_serve_llm(args: argparse.Namespace) -> int:
-    from tier_assets.curation.llm_server import ServerLimits, serve
+    from tier_assets.curation.llm_server import BindError, ServerLimits, serve
 
     if args.model is not None and not Path(args.model).exists():
         raise UserError(f"--model {args.model}: no such directory or file")
 
-    serve(host=args.host, port=args.port, model=args.model,
-          limits=ServerLimits(max_body_bytes=args.max_body_bytes, max_tokens=args.max_tokens_limit))
+    try:
+        serve(host=args.host, port=args.port, model=args.model,
+              limits=ServerLimits(max_body_bytes=args.max_body_bytes, max_tokens=args.max_tokens_limit))
+    except BindError as exc:
+        raise UserError(f"{exc.strerror}; stop what listens there or give another --port") from exc
     return 0
 
 

@@ -250,7 +250,15 @@ def plan_backfill(store: TierStore, instance: DagsterInstance, asset_key: str, d
                             f"{', '.join(asset_of(t) for t in VERSIONED)}")
         stale = {(s.domain, s.batch) for s in stale_partitions(store, [tier])}
         wanted = [p for p in wanted if p in stale]
-    wanted = [(d, b) for d, b in wanted if read_manifest(store.root, b).for_domain(d)]
+    manifests = {}
+    for b in sorted({b for _, b in wanted}):
+        try:
+            manifests[b] = read_manifest(store.root, b)
+        except FileNotFoundError as exc:  # the instance and the data root disagree: the wrong --data-root
+            raise UserError(f"{exc}: the Dagster instance at {instance.root_directory} knows batch {b!r}, but "
+                            f"the data root {store.uri} does not; give the --data-root it was added under, "
+                            f"or `tier-assets add-batch {b}` there") from exc
+    wanted = [(d, b) for d, b in wanted if manifests[b].for_domain(d)]
     return BackfillPlan(asset_key, [partition_key(d, b) for d, b in wanted], sorted({b for _, b in wanted}))
 
 
@@ -258,10 +266,11 @@ def backfill(data_root: str | None, asset_key: str, domains: list[str] | None = 
              batches: list[str] | None = None, stale_only: bool = False, verbose: bool = False) -> list[RunOutcome]:
     """Materialize ``asset_key`` for every matching partition, one Dagster run each, in key order."""
     store = TierStore(data_root)
+    instance = DagsterInstance.get()
+    # planned before the log file exists: a usage error must leave nothing behind under the data root
+    plan = plan_backfill(store, instance, asset_key, domains, batches, stale_only)
     log = None if verbose else log_path(store, "backfill")
     with console_output(log) as console:
-        instance = DagsterInstance.get()
-        plan = plan_backfill(store, instance, asset_key, domains, batches, stale_only)
         defs = build_definitions(store.uri)
         progress = Progress(len(plan.partitions), console, "backfill")
         if not plan.partitions:
@@ -281,7 +290,8 @@ def print_summary(store: TierStore, batches: list[str], progress: Progress, log:
     print_table(tier_table(store, batches), console)
     where = f"{log}" if log else "above (--verbose)"
     print(f"\nfull logs: {where}; every run is also in the Dagster instance at {instance_dir}", file=console)
-    print("next: `make ui` (runs, logs, lineage on http://127.0.0.1:3000), `tier-assets report`, "
-          '`tier-assets stats`, `tier-assets ask "QUESTION"`', file=console)
+    if not progress.failures:  # the hints are for a run that worked; after a failure the FAILED lines say what to fix
+        print("next: `make ui` (runs, logs, lineage on http://127.0.0.1:3000), `tier-assets report`, "
+              '`tier-assets stats`, `tier-assets ask "QUESTION"`', file=console)
     for outcome in progress.failures:
         print(f"FAILED {outcome.label}: {outcome.error} (run {outcome.run_id})", file=sys.stderr)

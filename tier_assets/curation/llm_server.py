@@ -268,13 +268,29 @@ def make_handler(llm: TransformersLLM, limits: ServerLimits | None = None) -> ty
     return Handler
 
 
+class BindError(OSError):
+    """The server cannot listen on host:port (in use, not an address of this machine, a privileged port)."""
+
+
 def build_server(host: str = "127.0.0.1", port: int = 8000, model: str | None = None,
                  llm: TransformersLLM | None = None, limits: ServerLimits | None = None) -> ThreadingHTTPServer:
-    """A bound (not yet serving) server; ``port=0`` picks a free port."""
-    llm = llm or load_llm({"backend": "transformers", "model": model})
-    if not isinstance(llm, TransformersLLM):
-        raise TypeError("the server serves a local TransformersLLM")
-    server = ThreadingHTTPServer((host, port), make_handler(llm, limits))
+    """A bound (not yet serving) server; ``port=0`` picks a free port.
+
+    The socket is bound before the model loads, so a port in use fails at once (``BindError``)
+    instead of after minutes of loading; the handler is attached once the model is there.
+    """
+    try:
+        server = ThreadingHTTPServer((host, port), BaseHTTPRequestHandler)
+    except OSError as exc:
+        raise BindError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    try:
+        llm = llm or load_llm({"backend": "transformers", "model": model})
+        if not isinstance(llm, TransformersLLM):
+            raise TypeError("the server serves a local TransformersLLM")
+    except BaseException:
+        server.server_close()
+        raise
+    server.RequestHandlerClass = make_handler(llm, limits)
     server.daemon_threads = True
     return server
 

@@ -21,15 +21,26 @@ from tier_assets.curation.l2.score import score_texts
 from tier_assets.curation.models.llm import load_llm
 
 
+class LabelledFileError(ValueError):
+    """A labelled file line that is not ``{text: str, label: 0|1}``; the message names ``path:line``."""
+
+
 def load_labelled(path: str | Path, limit: int | None = None) -> tuple[list[str], list[int]]:
-    """Texts and 0/1 labels of a labelled JSONL file (first ``limit`` rows)."""
+    """Texts and 0/1 labels of a labelled JSONL file (first ``limit`` rows); a bad line raises ``LabelledFileError``."""
     texts, labels = [], []
     with open(path, encoding="utf-8") as f:
-        for line in f:
+        for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            row = json.loads(line)
-            texts.append(str(row["text"]))
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise LabelledFileError(f"{path}:{number}: not JSON ({exc})") from exc
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                raise LabelledFileError(f"{path}:{number}: needs a string 'text'")
+            if row.get("label") not in (0, 1) or isinstance(row.get("label"), bool):
+                raise LabelledFileError(f"{path}:{number}: 'label' must be 0 or 1, got {row.get('label')!r}")
+            texts.append(row["text"])
             labels.append(int(row["label"]))
             if limit and len(texts) >= limit:
                 break
