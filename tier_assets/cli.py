@@ -380,8 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("ask", "search L4 knowledge; answers come with evidence text and lineage down to L0")
     p.add_argument("question", type=_question)
     p.add_argument("-k", type=positive_int, default=5, help="how many items (default 5)")
-    p.add_argument("--min-score", type=_finite_float, default=0.3,
-                   help="leave out items whose cosine similarity to the question is below this (default 0.3)")
+    # MiniLM puts unrelated questions and statements at cosine 0.15-0.35 and some near misses just below
+    # 0.5 ("hash table" -> collections.Counter 0.47); a question an item answers scores 0.65 and up
+    p.add_argument("--min-score", type=_finite_float, default=0.5,
+                   help="leave out items whose score (cosine similarity; for a Chinese question the share of "
+                        "its content bigrams the item holds) is below this (default 0.5)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_ask)
 

@@ -117,6 +117,8 @@ def test_l4_asset_evidence_check_index_and_ask(chain, upper, capsys):
     text = capsys.readouterr().out
     assert item["text"][:40] in text and "evidence" in text and " L0 " in text
     # nothing close enough: no misleading evidence, and the user is told why
+    assert main(["--data-root", str(chain["root"]), "ask", "What is the boiling point of liquid nitrogen in kelvin?"]) == 1
+    assert "no L4 item is within 0.5" in capsys.readouterr().err
     assert main(["--data-root", str(chain["root"]), "ask", item["text"], "--min-score", "1.01"]) == 1
     assert "no L4 item is within 1.01" in capsys.readouterr().err
     assert main(["--data-root", str(chain["root"]), "ask", item["text"], "--min-score", "1.01", "--json"]) == 0
