@@ -121,10 +121,10 @@ def run_demo(data_root: str | None = None, batch: str = DEMO_BATCH, registry: st
     """Register ``batch`` (once) and materialize its domains' tiers up to ``through``; returns every run's outcome."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     store = TierStore(data_root)
+    instance = DagsterInstance.get()
+    chosen = chosen_domains(ensure_batch(store.root, batch, registry, instance), domains, batch)  # usage errors first
     log = None if verbose else log_path(store, "demo")
     with console_output(log) as console:
-        instance = DagsterInstance.get()
-        chosen = chosen_domains(ensure_batch(store.root, batch, registry, instance), domains, batch)
         defs = build_definitions(store.uri)
         steps, final = STEPS_THROUGH[through], FINAL_STEPS if through == "L4" else ()
         progress = Progress(len(chosen) * len(steps) + len(final), console, "demo")

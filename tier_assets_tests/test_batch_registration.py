@@ -25,6 +25,9 @@ def test_a_source_path_that_does_not_exist_is_refused_and_no_batch_is_made(env, 
     assert_one_line_error(code, err, "cannot register batch 'b1'", f"source 'gone': {missing} does not exist")
     assert not (env["root"] / "batches" / "b1.json").exists()
     assert not DagsterInstance.get().has_dynamic_partition("batch", "b1")
+    code, _, err = cli(["demo", "--registry", str(registry), "--data-root", str(env["root"])], capsys)
+    assert_one_line_error(code, err, "cannot register batch 'demo-0001'", "does not exist")
+    assert not (env["root"] / "logs").exists()  # a usage error leaves no log file behind
 
 
 def test_a_batch_without_l0_data_is_registered_again_and_one_with_data_is_refused(env, capsys) -> None:
