@@ -277,8 +277,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
-    import os
-
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from tier_assets.curation.l4.tier import ask
     from tier_assets.curation.models.embedder import get_embedder

@@ -18,10 +18,9 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import DagsterInstance
 
-from tier_assets.cli import main
 from tier_assets.defs.registry import BATCH_PARTITIONS_NAME
 
-from .test_cli import unreadable_registry
+from .test_cli import assert_one_line_error, cli, unreadable_registry
 from .test_report_exports import build_store, read_export
 
 ENTRY_POINT = Path(sys.executable).parent / "tier-assets"
@@ -41,26 +40,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
-    """Exit code, stdout and stderr of ``tier-assets argv`` in-process (argparse errors exit via SystemExit)."""
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def one_line(code: int, err: str, prefix: str, *needles: str) -> str:
-    """The single stderr line of a usage error, checked for exit 2, its prefix and every needle."""
-    assert code == 2, err
-    assert "Traceback" not in err, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith(prefix), lines[0]
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
+    """The single stderr line of a usage error (``assert_one_line_error``), also checked for its prefix."""
+    assert_one_line_error(code, err, *needles)
+    line = next(line for line in err.splitlines() if line.strip())
+    assert line.startswith(prefix), line
+    return line
 
 
 def entry_point(argv: list[str], env: dict[str, str], **kwargs) -> subprocess.CompletedProcess:
@@ -77,7 +62,7 @@ def test_bad_llm_env_is_one_line_naming_the_variable(command, value, needle, hom
                                                      monkeypatch) -> None:
     monkeypatch.setenv("TIER_ASSETS_LLM", value)
     root = tmp_path / "data"
-    code, _, err = run_cli(["--data-root", str(root), *command], capsys)
+    code, _, err = cli(["--data-root", str(root), *command], capsys)
     one_line(code, err, f"tier-assets {command[0]}: error: TIER_ASSETS_LLM: ", needle, "unset it")
     assert not root.exists()  # no log file, no batch written
 
@@ -93,7 +78,7 @@ def test_bad_llm_env_from_the_shell_has_no_import_traceback(home, tmp_path) -> N
 def test_backfill_of_a_batch_without_manifest_is_one_line_and_writes_no_log(home, tmp_path, capsys) -> None:
     DagsterInstance.get().add_dynamic_partitions(BATCH_PARTITIONS_NAME, ["demo-0001"])
     root = tmp_path / "elsewhere"
-    code, _, err = run_cli(["--data-root", str(root), "backfill", "l1_filtered"], capsys)
+    code, _, err = cli(["--data-root", str(root), "backfill", "l1_filtered"], capsys)
     one_line(code, err, "tier-assets backfill: error: batch 'demo-0001' has no manifest at",
              str(root), "give the --data-root it was added under")
     assert not (root / "logs").exists()
@@ -102,9 +87,9 @@ def test_backfill_of_a_batch_without_manifest_is_one_line_and_writes_no_log(home
 def test_backfill_usage_errors_leave_no_log_file(home, tmp_path, capsys) -> None:
     DagsterInstance.get().add_dynamic_partitions(BATCH_PARTITIONS_NAME, ["b1"])
     root = tmp_path / "data"
-    code, _, err = run_cli(["--data-root", str(root), "backfill", "l1_filtered", "--batch", "nope"], capsys)
+    code, _, err = cli(["--data-root", str(root), "backfill", "l1_filtered", "--batch", "nope"], capsys)
     one_line(code, err, "tier-assets backfill: error: unknown batch(es) nope; known: b1")
-    code, _, err = run_cli(["--data-root", str(root), "backfill", "no_such_asset"], capsys)
+    code, _, err = cli(["--data-root", str(root), "backfill", "no_such_asset"], capsys)
     one_line(code, err, "tier-assets backfill: error: unknown asset 'no_such_asset'")
     assert not (root / "logs").exists()
 
@@ -122,10 +107,10 @@ def tiers(tmp_path: Path) -> Path:
 def test_out_under_a_regular_file_is_one_line(home, tiers, tmp_path, capsys) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder\n")
-    code, _, err = run_cli(["--data-root", str(tiers), "export", "pretrain", "--out", str(blocker / "x")], capsys)
+    code, _, err = cli(["--data-root", str(tiers), "export", "pretrain", "--out", str(blocker / "x")], capsys)
     one_line(code, err, f"tier-assets export: error: --out {blocker / 'x'}: cannot create the folder (",
              "Not a directory")
-    code, _, err = run_cli(["--data-root", str(tiers), "report", "--out", str(blocker / "r" / "report.html")],
+    code, _, err = cli(["--data-root", str(tiers), "report", "--out", str(blocker / "r" / "report.html")],
                            capsys)
     one_line(code, err, f"tier-assets report: error: --out {blocker / 'r'}: cannot create the folder (",
              "Not a directory")
@@ -133,7 +118,7 @@ def test_out_under_a_regular_file_is_one_line(home, tiers, tmp_path, capsys) -> 
 
 
 def test_report_out_that_is_a_folder_is_one_line(home, tiers, tmp_path, capsys) -> None:
-    code, _, err = run_cli(["--data-root", str(tiers), "report", "--out", str(tmp_path)], capsys)
+    code, _, err = cli(["--data-root", str(tiers), "report", "--out", str(tmp_path)], capsys)
     one_line(code, err, f"tier-assets report: error: --out {tmp_path}: is a folder")
 
 
@@ -143,9 +128,9 @@ def test_out_in_a_read_only_folder_is_one_line(home, tiers, tmp_path, capsys) ->
     locked.mkdir()
     locked.chmod(0o555)
     try:
-        code, _, err = run_cli(["--data-root", str(tiers), "export", "pretrain", "--out", str(locked)], capsys)
+        code, _, err = cli(["--data-root", str(tiers), "export", "pretrain", "--out", str(locked)], capsys)
         one_line(code, err, f"tier-assets export: error: --out {locked}: the folder is not writable")
-        code, _, err = run_cli(["--data-root", str(tiers), "export", "pretrain", "--out", str(locked / "sub")],
+        code, _, err = cli(["--data-root", str(tiers), "export", "pretrain", "--out", str(locked / "sub")],
                                capsys)
         one_line(code, err, f"tier-assets export: error: --out {locked / 'sub'}: cannot create the folder (",
                  "Permission denied")
@@ -161,7 +146,7 @@ def test_serve_llm_on_a_bound_port_is_one_line(home, capsys) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code, _, err = run_cli(["serve-llm", "--port", str(port)], capsys)
+        code, _, err = cli(["serve-llm", "--port", str(port)], capsys)
     one_line(code, err, f"tier-assets serve-llm: error: cannot listen on 127.0.0.1:{port}: ",
              "Address already in use", "give another --port")
 
@@ -179,7 +164,7 @@ def test_evaluate_l2_names_the_bad_line(lines, needle, home, tmp_path, capsys) -
     labelled.write_text(lines)
     classifier = tmp_path / "clf"  # never loaded: the file is read first
     classifier.mkdir()
-    code, _, err = run_cli(["evaluate-l2", str(labelled), "--classifier", str(classifier)], capsys)
+    code, _, err = cli(["evaluate-l2", str(labelled), "--classifier", str(classifier)], capsys)
     one_line(code, err, f"tier-assets evaluate-l2: error: {labelled}{needle}")
 
 
@@ -197,17 +182,17 @@ def test_closed_stdout_ends_quietly(home, tiers) -> None:
 # --- item 7: messages that blamed the wrong thing; hints only after success -------------------------------
 
 def test_misspelled_option_is_named_not_its_value(home, tiers, capsys) -> None:
-    code, _, err = run_cli(["--data-root", str(tiers), "stats", "--domian", "en"], capsys)
+    code, _, err = cli(["--data-root", str(tiers), "stats", "--domian", "en"], capsys)
     line = one_line(code, err, "tier-assets", "unrecognized arguments: --domian")
     assert "unknown query" not in line
-    code, _, err = run_cli(["--data-root", str(tiers), "stats", "funnel", "bogus"], capsys)
+    code, _, err = cli(["--data-root", str(tiers), "stats", "funnel", "bogus"], capsys)
     one_line(code, err, "tier-assets stats: error: unknown query 'bogus'; known: tier_summary")
 
 
 @pytest.mark.parametrize("command", ["lineage", "dup-cluster"])
 def test_lookup_on_an_empty_root_says_the_root_is_empty(command, home, tmp_path, capsys) -> None:
     root = tmp_path / "nonexistent"
-    code, _, err = run_cli([command, "abc", "--data-root", str(root)], capsys)
+    code, _, err = cli([command, "abc", "--data-root", str(root)], capsys)
     line = one_line(code, err, f"tier-assets {command}: error: no tier data under {root} yet")
     assert "abc" not in line
 
@@ -215,8 +200,8 @@ def test_lookup_on_an_empty_root_says_the_root_is_empty(command, home, tmp_path,
 def test_failed_backfill_prints_no_next_steps(home, tmp_path, capsys) -> None:
     root = tmp_path / "data"
     registry = unreadable_registry(tmp_path)
-    assert run_cli(["add-batch", "b1", "--registry", str(registry), "--data-root", str(root)], capsys)[0] == 0
-    code, out, err = run_cli(["--data-root", str(root), "backfill", "l0_raw"], capsys)
+    assert cli(["add-batch", "b1", "--registry", str(registry), "--data-root", str(root)], capsys)[0] == 0
+    code, out, err = cli(["--data-root", str(root), "backfill", "l0_raw"], capsys)
     assert code == 1, err
     assert "FAILED l0_raw [b1|math]" in err and "Traceback" not in err
     assert "full logs:" in out and "next:" not in out
@@ -226,10 +211,10 @@ def test_failed_backfill_prints_no_next_steps(home, tmp_path, capsys) -> None:
 
 def test_export_format_parquet_writes_parquet_shards(home, tiers, tmp_path, capsys) -> None:
     argv = ["--data-root", str(tiers), "export", "pretrain", "--token-budget", "12000"]
-    code, out, err = run_cli([*argv, "--out", str(tmp_path / "pq"), "--format", "parquet"], capsys)
+    code, out, err = cli([*argv, "--out", str(tmp_path / "pq"), "--format", "parquet"], capsys)
     assert code == 0, err
     assert json.loads(out)["delivered_tokens"] > 0
-    assert run_cli([*argv, "--out", str(tmp_path / "zst")], capsys)[0] == 0
+    assert cli([*argv, "--out", str(tmp_path / "zst")], capsys)[0] == 0
     manifest, rows = read_export(tmp_path / "pq")
     paths = [tmp_path / "pq" / s["path"] for s in manifest["shards"]]
     assert paths and all(p.suffix == ".parquet" for p in paths)
@@ -240,5 +225,5 @@ def test_export_format_parquet_writes_parquet_shards(home, tiers, tmp_path, caps
 
 
 def test_export_format_rejects_other_values(home, tiers, capsys) -> None:
-    code, _, err = run_cli(["--data-root", str(tiers), "export", "pretrain", "--format", "csv"], capsys)
+    code, _, err = cli(["--data-root", str(tiers), "export", "pretrain", "--format", "csv"], capsys)
     one_line(code, err, "tier-assets export: error: argument --format: invalid choice: 'csv'")
