@@ -66,15 +66,15 @@ def ensure_batch(root: Path, batch: str, registry: str | None, instance: Dagster
             wanted = registry_entries(load_registry(registry))
         except (OSError, ValueError, yaml.YAMLError) as exc:  # a missing, unreadable or malformed registry/source
             raise UserError(f"cannot register batch {batch!r} from the source registry: {exc}") from exc
-        if path.exists() and read_manifest(root, batch).entries != wanted:
-            made = sorted(materialized_l0(instance, batch))
-            if made:
-                raise UserError(f"batch {batch!r} is already registered ({path}) with other sources and L0 holds "
-                                f"its {', '.join(made)} data: a batch never changes once it holds data; "
-                                f"register the new sources as a new batch (--batch NAME)")
-            print(f"batch {batch!r} had no L0 data yet: registered again from {registry}", file=sys.stderr)
-            write_manifest(root, BatchManifest(batch, now_iso(), wanted))
-        elif not path.exists():
+        registered = read_manifest(root, batch).entries if path.exists() else None
+        if registered != wanted:
+            if registered is not None:
+                made = sorted(materialized_l0(instance, batch))
+                if made:
+                    raise UserError(f"batch {batch!r} is already registered ({path}) with other sources and L0 "
+                                    f"holds its {', '.join(made)} data: a batch never changes once it holds data; "
+                                    f"register the new sources as a new batch (--batch NAME)")
+                print(f"batch {batch!r} had no L0 data yet: registered again from {registry}", file=sys.stderr)
             write_manifest(root, BatchManifest(batch, now_iso(), wanted))
     if not instance.has_dynamic_partition(BATCH_PARTITIONS_NAME, batch):
         instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, [batch])
